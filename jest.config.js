@@ -1,0 +1,23 @@
+/** Two projects: `unit` (mocks, renderers, policies, offline; no root needed)
+ * and `lab` (real hosts in network namespaces; root on Linux). */
+const tsJest = ["ts-jest", { diagnostics: false }];
+const common = {
+  testEnvironment: "node",
+  transform: { "^.+\\.ts$": tsJest },
+  moduleFileExtensions: ["ts", "js", "json"],
+};
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: "unit",
+      testMatch: ["<rootDir>/test/unit/**/*.test.ts", "<rootDir>/test/policies/**/*.test.ts", "<rootDir>/test/offline/**/*.test.ts"],
+    },
+    {
+      ...common,
+      displayName: "lab",
+      testMatch: ["<rootDir>/test/lab/**/*.test.ts"],
+      testTimeout: 600000,
+    },
+  ],
+};
