@@ -47,6 +47,9 @@ export const SECRET_KEYS = [
   "harborDatabasePassword",
   "kubeconfig",
   "distributionPassword",
+  "harborInternalSeed",
+  "harborS3SecretKey",
+  "harborRedisPassword",
 ] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
@@ -145,6 +148,8 @@ export interface S3Storage {
   regionEndpoint?: string;
   /** Access key id; the secret key comes from config secret harborS3SecretKey. */
   accessKey?: string;
+  /** CA certificate(s) (PEM) of a private S3 endpoint, given to the registry as its storage CA bundle (helm). */
+  caBundlePem?: string;
 }
 
 export interface HarborConfig {
@@ -170,6 +175,10 @@ export interface HarborConfig {
   healthTimeoutSeconds: number;
   adminPassword?: pulumi.Output<string>;
   databasePassword?: pulumi.Output<string>;
+  /** S3 secret access key (secret harborS3SecretKey); with harbor.s3.accessKey. */
+  s3SecretKey?: pulumi.Output<string>;
+  /** Password of the external Redis (secret harborRedisPassword; optional). */
+  redisPassword?: pulumi.Output<string>;
 }
 
 export interface HelmConfig {
@@ -188,6 +197,20 @@ export interface HelmConfig {
   imagePullSecrets: string[];
   replicas: { core: number; portal: number; registry: number; jobservice: number; trivy: number };
   nodeTrust: boolean;
+  /** Create the namespace (kept on destroy: it holds the PVCs); false when the cluster's owners created it (default true). */
+  createNamespace: boolean;
+  /** The https node port when expose is nodePort (default 30003); externalURL then carries it. */
+  httpsNodePort: number;
+  /** PVC sizes (default registry 200Gi, jobservice 1Gi, database 5Gi, redis 1Gi, trivy 5Gi). */
+  volumeSizes: { registry: string; jobservice: string; database: string; redis: string; trivy: string };
+  /** The node-trust DaemonSet's image, `repository:tag` under the mirror registry (default casd/node-trust:1.0.0; needs bash and coreutils). */
+  nodeTrustImage: string;
+  /** The node-trust DaemonSet also writes the CA into the OS store directory (default false). */
+  nodeTrustOsStore: boolean;
+  /** Seconds Helm waits for the release to become ready (default 900). */
+  timeoutSeconds: number;
+  /** Seed (secret harborInternalSeed, 32+ characters) from which Harbor's internal secrets are derived; required for helm. */
+  internalSeed?: pulumi.Output<string>;
 }
 
 export interface DistributionConfig {
@@ -555,7 +578,11 @@ function parseHarbor(top: Section, raw: RawStackConfig, problems: Problems, depl
       bucket: o.requireString("bucket", `set ${o.key("bucket")}`),
       regionEndpoint: o.string("regionEndpoint"),
       accessKey: o.string("accessKey"),
+      caBundlePem: o.string("caBundlePem"),
     };
+    if (s3.caBundlePem !== undefined && !/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(s3.caBundlePem.trim())) {
+      o.problems.add(o.key("caBundlePem"), s3.caBundlePem, "is not PEM certificates", `set ${o.key("caBundlePem")} to the PEM text of the S3 endpoint's CA`);
+    }
     if (s3.regionEndpoint && !/^https:\/\//.test(s3.regionEndpoint)) o.problems.add(o.key("regionEndpoint"), s3.regionEndpoint, "is not an https URL", `use https:// for ${o.key("regionEndpoint")}`);
     o.rejectUnknown();
   }
@@ -582,7 +609,11 @@ function parseHarbor(top: Section, raw: RawStackConfig, problems: Problems, depl
     healthTimeoutSeconds: s.int("healthTimeoutSeconds", 600, 10, 7200, "seconds"),
     adminPassword: password(raw, problems, "harborAdminPassword", harborDeploy, "when deploy is compose or helm"),
     databasePassword: password(raw, problems, "harborDatabasePassword", harborDeploy, "when deploy is compose or helm"),
+    s3SecretKey: secretValue(raw, problems, "harborS3SecretKey", s3?.accessKey ? { why: "when harbor.s3.accessKey is set", fix: "pulumi config set --secret harborS3SecretKey <the S3 secret access key>" } : undefined),
+    redisPassword: secretValue(raw, problems, "harborRedisPassword", undefined),
   };
+  if (cfg.s3SecretKey && !s3?.accessKey) problems.add("harborS3SecretKey", "[secret]", "is set but harbor.s3.accessKey is not", `set ${s.key("s3")}.accessKey too, or remove harborS3SecretKey`);
+  if (cfg.redisPassword && !externalRedis) problems.add("harborRedisPassword", "[secret]", "is set but harbor.externalRedis is not", `configure ${s.key("externalRedis")}, or remove harborRedisPassword`);
   s.rejectUnknown();
   return cfg;
 }
@@ -617,6 +648,32 @@ function parseHelm(top: Section, raw: RawStackConfig, problems: Problems, deploy
     trivy: r.int("trivy", 1, 1, 20),
   };
   r.rejectUnknown();
+  const v = s.section("volumeSizes");
+  const size = (field: string, def: string): string => {
+    const x = v.string(field, def) ?? def;
+    if (!/^[1-9]\d*(Mi|Gi|Ti)$/.test(x)) {
+      v.problems.add(v.key(field), x, "is not a size like 10Gi", `set ${v.key(field)} to a whole number followed by Mi, Gi or Ti`);
+      return def;
+    }
+    return x;
+  };
+  const volumeSizes = {
+    registry: size("registry", "200Gi"),
+    jobservice: size("jobservice", "1Gi"),
+    database: size("database", "5Gi"),
+    redis: size("redis", "1Gi"),
+    trivy: size("trivy", "5Gi"),
+  };
+  v.rejectUnknown();
+  const nodeTrustImage = s.string("nodeTrustImage", "casd/node-trust:1.0.0") ?? "casd/node-trust:1.0.0";
+  if (!/^[a-z0-9]+([._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(nodeTrustImage) || nodeTrustImage.endsWith(":latest")) {
+    s.problems.add(s.key("nodeTrustImage"), nodeTrustImage, "is not repository:tag with a pinned tag (no registry host, not latest)", `set ${s.key("nodeTrustImage")} to a path under the mirror, e.g. casd/node-trust:1.0.0`);
+  }
+  const internalSeed = secretValue(raw, problems, "harborInternalSeed", deploy === "helm" ? { why: "when deploy is helm (Harbor's internal secrets are derived from it)", fix: "pulumi config set --secret harborInternalSeed \"$(openssl rand -base64 48)\"" } : undefined);
+  const seedText = raw.secrets.harborInternalSeed;
+  if (seedText !== undefined && seedText !== "" && seedText.length < 32) {
+    problems.add("harborInternalSeed", "[secret]", "is shorter than 32 characters", "pulumi config set --secret harborInternalSeed \"$(openssl rand -base64 48)\"", true);
+  }
   const cfg: HelmConfig = {
     chartPath,
     chartSha256,
@@ -632,6 +689,13 @@ function parseHelm(top: Section, raw: RawStackConfig, problems: Problems, deploy
     imagePullSecrets: s.stringList("imagePullSecrets"),
     replicas,
     nodeTrust: s.bool("nodeTrust", true),
+    createNamespace: s.bool("createNamespace", true),
+    httpsNodePort: s.int("httpsNodePort", 30003, 30000, 32767),
+    volumeSizes,
+    nodeTrustImage,
+    nodeTrustOsStore: s.bool("nodeTrustOsStore", false),
+    timeoutSeconds: s.int("timeoutSeconds", 900, 60, 7200, "seconds"),
+    internalSeed,
   };
   s.rejectUnknown();
   return cfg;

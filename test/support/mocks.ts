@@ -92,7 +92,10 @@ export class RecordingMocks implements pulumiType.runtime.Mocks {
 }
 
 export interface ProgramRun {
+  /** Exports resolved to plain values. */
   exports: Record<string, unknown>;
+  /** Exports as the program returned them (Outputs kept, e.g. for pulumi.isSecret). */
+  outputs: Record<string, unknown>;
   mocks: RecordingMocks;
   options: RecordedOptions[];
   pulumi: typeof pulumiType;
@@ -126,27 +129,32 @@ export async function runProgram(
   pulumi.runtime.setAllConfig(all, secretKeys);
   await pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "test", false);
   const options: RecordedOptions[] = [];
-  pulumi.runtime.registerStackTransformation((a) => {
-    options.push({
-      type: a.type,
-      name: a.name,
-      protect: a.opts.protect,
-      retainOnDelete: a.opts.retainOnDelete,
-      replacementTrigger: (a.opts as { replacementTrigger?: unknown }).replacementTrigger,
-      additionalSecretOutputs: (a.opts as { additionalSecretOutputs?: string[] }).additionalSecretOutputs,
-      dependsOn: a.opts.dependsOn,
-      parent: a.opts.parent ? (a.opts.parent as unknown as { __name?: string }).__name : undefined,
-    });
-    return undefined;
-  });
   const entry = opts.entry ?? path.join(REPO_ROOT, "infra");
-  const exports = (await import(entry)) as Record<string, unknown>;
+  let program: Record<string, unknown> = {};
+  // As the engine does: the program runs inside the root stack resource.
+  await pulumi.runtime.runInPulumiStack(async () => {
+    pulumi.runtime.registerStackTransformation((a) => {
+      options.push({
+        type: a.type,
+        name: a.name,
+        protect: a.opts.protect,
+        retainOnDelete: a.opts.retainOnDelete,
+        replacementTrigger: (a.opts as { replacementTrigger?: unknown }).replacementTrigger,
+        additionalSecretOutputs: (a.opts as { additionalSecretOutputs?: string[] }).additionalSecretOutputs,
+        dependsOn: a.opts.dependsOn,
+        parent: a.opts.parent ? (a.opts.parent as unknown as { __name?: string }).__name : undefined,
+      });
+      return undefined;
+    });
+    program = (await import(entry)) as Record<string, unknown>;
+    return program;
+  });
   // Wait for every export to resolve, so that every resource was registered.
   const resolved: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(exports)) {
+  for (const [k, v] of Object.entries(program)) {
     resolved[k] = pulumi.Output.isInstance(v) ? await valueOf(pulumi, v) : v;
   }
-  return { exports: resolved, mocks, options, pulumi };
+  return { exports: resolved, outputs: program, mocks, options, pulumi };
 }
 
 export { sshKeyPair } from "./ssh-keys";

@@ -229,6 +229,7 @@ const CASES: Array<[string, Mutate, string[]]> = [
       "casd-registry:helm.chartSha256 = (unset): is required when deploy is helm. Fix: pulumi config set --path helm.chartSha256 $(sha256sum <chart> | cut -d' ' -f1).",
       'casd-registry:helm.kubeContext = (unset): is required when deploy is helm and no kubeconfig secret is set. Fix: pulumi config set --secret kubeconfig -- "$(cat kubeconfig)" or pulumi config set --path helm.kubeContext <context>.',
       "casd-registry:helm.mirrorRegistry = (unset): is required when deploy is helm (nodes cannot pull Harbor's images from the internet). Fix: pulumi config set --path helm.mirrorRegistry <bootstrap registry host:port>.",
+      'casd-registry:harborInternalSeed = (unset): is required when deploy is helm (Harbor\'s internal secrets are derived from it). Fix: pulumi config set --secret harborInternalSeed "$(openssl rand -base64 48)".',
     ],
   ],
   [
@@ -285,6 +286,7 @@ describe("parseStackConfig: each bad input is reported with key, value and fix",
 describe("a provided CA is checked against its key", () => {
   it("refuses a key that does not belong to the certificate", async () => {
     const { materializeTls } = await import("../support/x509");
+    const { unwrap } = await import("../support/mocks");
     const key = await materializeTls("tls:index/privateKey:PrivateKey", { algorithm: "ECDSA", ecdsaCurve: "P256" });
     const cert = await materializeTls("tls:index/selfSignedCert:SelfSignedCert", {
       privateKeyPem: key.privateKeyPem,
@@ -301,7 +303,7 @@ describe("a provided CA is checked against its key", () => {
     expect(() => parseStackConfig(raw)).toThrow(
       "casd-registry:pkiCaKeyPem = [secret]: does not belong to the certificate in pkiCaCertPem. Fix: supply the private key of that CA certificate.",
     );
-    raw.secrets.pkiCaKeyPem = key.privateKeyPem as string;
+    raw.secrets.pkiCaKeyPem = unwrap(key.privateKeyPem) as string;
     expect(parseStackConfig(raw).pki.providedCaCertPem).toBe(cert.certPem);
   });
 });
