@@ -7,6 +7,8 @@ const common = {
   moduleFileExtensions: ["ts", "js", "json"],
 };
 module.exports = {
+  // jest 30 reads testTimeout only at the top level; lab tests set their own longer one.
+  testTimeout: 60000,
   projects: [
     {
       ...common,
@@ -17,7 +19,6 @@ module.exports = {
       ...common,
       displayName: "lab",
       testMatch: ["<rootDir>/test/lab/**/*.test.ts"],
-      testTimeout: 600000,
     },
   ],
 };
