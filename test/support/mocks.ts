@@ -69,9 +69,9 @@ export class RecordingMocks implements pulumiType.runtime.Mocks {
 
   async newResource(args: pulumiType.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, any> }> {
     const inputs = unwrap(args.inputs) as Record<string, any>;
-    let outputs: Record<string, any> | undefined = await this.outputsFor?.(args, inputs);
-    if (!outputs && isTlsToken(args.type)) outputs = await materializeTls(args.type, args.inputs);
-    outputs = outputs ?? args.inputs;
+    let found: Record<string, any> | undefined = await this.outputsFor?.(args, inputs);
+    if (!found && isTlsToken(args.type)) found = await materializeTls(args.type, args.inputs);
+    const outputs: Record<string, any> = found ?? args.inputs;
     this.resources.push({ type: args.type, name: args.name, rawInputs: args.inputs, inputs, outputs: unwrap(outputs) as Record<string, any> });
     return { id: `${args.name}-id`, state: outputs };
   }
