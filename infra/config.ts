@@ -213,6 +213,22 @@ export interface HelmConfig {
   internalSeed?: pulumi.Output<string>;
 }
 
+/** The bootstrap mirror (Helm path): a second Distribution on the registry host holding Harbor's images. */
+export interface DistributionMirrorConfig {
+  /** Run the mirror and push Harbor's images into it (default false). */
+  enabled: boolean;
+  /** DNS name clients use for the mirror; must be the stack hostname or in pki.server.extraDnsNames (default: hostname). */
+  hostname: string;
+  /** The mirror's HTTPS port (default 5443). */
+  port: number;
+  /** Loopback port of the mirror's debug/health listener (default 5444). */
+  debugPort: number;
+  /** `harbor.v<version>.tar.gz` from the offline installer (the `docker save` archive of Harbor's images). */
+  harborImagesArchivePath?: string;
+  /** sha256 of that archive. */
+  harborImagesArchiveSha256?: string;
+}
+
 export interface DistributionConfig {
   imageArchivePath?: string;
   imageArchiveSha256?: string;
@@ -220,6 +236,15 @@ export interface DistributionConfig {
   port: number;
   username: string;
   password?: pulumi.Output<string>;
+  /** Container networking: `host` listens on the host's port directly; any other value is the Docker network whose container port is published (default bridge). */
+  network: string;
+  /** Key file on the machine running `pulumi up` for the docker provider's ssh (default: the ssh agent or ~/.ssh/config). */
+  identityFile?: string;
+  /** Loopback port of the registry's debug/health listener, used by the container healthcheck (default 5001). */
+  debugPort: number;
+  /** Allow deleting manifests and blobs through the API (default false). */
+  deleteEnabled: boolean;
+  mirror: DistributionMirrorConfig;
 }
 
 export interface ClientConfig extends SshEndpoint {
@@ -701,18 +726,70 @@ function parseHelm(top: Section, raw: RawStackConfig, problems: Problems, deploy
   return cfg;
 }
 
-function parseDistribution(top: Section, raw: RawStackConfig, problems: Problems, deploy: DeployMode): DistributionConfig {
+function parseDistribution(top: Section, raw: RawStackConfig, problems: Problems, deploy: DeployMode, hostname: string, pkiDnsNames: string[], helmMirror: string | undefined): DistributionConfig {
   const s = top.section("distribution");
   const image = s.string("image", "registry:2.8.3") ?? "registry:2.8.3";
   if (/:latest$/.test(image) || !/[:@]/.test(image.split("/").pop() ?? "")) s.problems.add(s.key("image"), image, "has no pinned tag (or uses latest)", `set ${s.key("image")} to name:tag or name@sha256:...`);
+  const m = s.section("mirror");
+  const mirrorEnabled = m.bool("enabled", false);
+  const username = s.string("username", "casd") ?? "casd";
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(username)) s.problems.add(s.key("username"), username, "is not a user name of letters, digits, '.', '_' and '-' (no ':')", `set ${s.key("username")} to a name such as casd`);
+  const network = s.string("network", "bridge") ?? "bridge";
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(network) || network === "none") s.problems.add(s.key("network"), network, "is not a Docker network name (none is not allowed: clients could not reach the registry)", `set ${s.key("network")} to bridge, host, or the name of an existing Docker network`);
+  const identityFile = s.string("identityFile");
+  if (identityFile !== undefined && (!identityFile.startsWith("/") || /[\s"'\\]/.test(identityFile))) s.problems.add(s.key("identityFile"), identityFile, "must be an absolute path without spaces or quotes", `set ${s.key("identityFile")} to the key file, e.g. /home/you/.ssh/id_ed25519, or remove it to use the ssh agent`);
+  const port = s.int("port", 5000, 1, 65535);
+  const debugPort = s.int("debugPort", 5001, 1, 65535);
+  if (debugPort === port) s.problems.add(s.key("debugPort"), debugPort, "is the registry's own port", `set ${s.key("debugPort")} to a free port other than ${port}`);
+  const mirrorHostnameSet = m.string("hostname")?.toLowerCase();
+  const mirrorHostname = mirrorHostnameSet ?? hostname;
+  if (mirrorHostnameSet !== undefined && (!isDnsName(mirrorHostname) || isIp(mirrorHostname))) m.problems.add(m.key("hostname"), mirrorHostname, "is not a DNS name", `set ${m.key("hostname")} to a name such as mirror.casd.local`);
+  else if (mirrorEnabled && mirrorHostnameSet !== undefined && mirrorHostname !== hostname && !pkiDnsNames.includes(mirrorHostname)) {
+    m.problems.add(m.key("hostname"), mirrorHostname, "is not in the server certificate (neither hostname nor pki.server.extraDnsNames)", `add it: pulumi config set --path 'pki.server.extraDnsNames[0]' ${mirrorHostname}`);
+  }
+  const mirror: DistributionMirrorConfig = {
+    enabled: mirrorEnabled,
+    hostname: mirrorHostname,
+    port: m.int("port", 5443, 1, 65535),
+    debugPort: m.int("debugPort", 5444, 1, 65535),
+    harborImagesArchivePath: m.string("harborImagesArchivePath"),
+    harborImagesArchiveSha256: sha256(m, "harborImagesArchiveSha256"),
+  };
+  if (mirror.debugPort === mirror.port) m.problems.add(m.key("debugPort"), mirror.debugPort, "is the mirror's own port", `set ${m.key("debugPort")} to a free port other than ${mirror.port}`);
+  if (mirrorEnabled) {
+    if (!mirror.harborImagesArchivePath) problems.add(m.key("harborImagesArchivePath"), undefined, "is required when the mirror is enabled", `extract it from the installer (tar -xzf harbor-offline-installer-v<version>.tgz harbor/harbor.v<version>.tar.gz), then pulumi config set --path ${m.key("harborImagesArchivePath")} <that file>`);
+    if (!m.has("harborImagesArchiveSha256")) problems.add(m.key("harborImagesArchiveSha256"), undefined, "is required when the mirror is enabled", `pulumi config set --path ${m.key("harborImagesArchiveSha256")} $(sha256sum <archive> | cut -d' ' -f1)`);
+    if (deploy !== "distribution" && !s.has("imageArchivePath")) problems.add(s.key("imageArchivePath"), undefined, "is required when the mirror is enabled (the mirror runs the Distribution image)", `pulumi config set --path ${s.key("imageArchivePath")} <image archive in the bundle>`);
+    if (deploy !== "distribution" && !s.has("imageArchiveSha256")) problems.add(s.key("imageArchiveSha256"), undefined, "is required when the mirror is enabled", `pulumi config set --path ${s.key("imageArchiveSha256")} $(sha256sum <archive> | cut -d' ' -f1)`);
+    const want = `${mirror.hostname}:${mirror.port}`;
+    if (deploy === "helm" && helmMirror !== undefined && helmMirror !== want) {
+      problems.add("helm.mirrorRegistry", helmMirror, `is not the mirror this stack runs (${want})`, `pulumi config set --path helm.mirrorRegistry ${want}`);
+    }
+    if (deploy === "distribution") {
+      if (mirror.port === port) m.problems.add(m.key("port"), mirror.port, "is the registry's port too (both run on the registry host)", `set ${m.key("port")} to another port`);
+      if (network === "host" && [port, debugPort].includes(mirror.debugPort)) m.problems.add(m.key("debugPort"), mirror.debugPort, "is taken by the registry on the same host network", `set ${m.key("debugPort")} to another port`);
+      if (network === "host" && mirror.port === debugPort) m.problems.add(m.key("port"), mirror.port, "is the registry's debug port on the same host network", `set ${m.key("port")} to another port`);
+    }
+  }
+  m.rejectUnknown();
+  const needsPassword = deploy === "distribution" || mirrorEnabled;
   const cfg: DistributionConfig = {
     imageArchivePath: s.string("imageArchivePath"),
     imageArchiveSha256: sha256(s, "imageArchiveSha256"),
     image,
-    port: s.int("port", 5000, 1, 65535),
-    username: s.string("username", "casd") ?? "casd",
-    password: password(raw, problems, "distributionPassword", deploy === "distribution", "when deploy is distribution"),
+    port,
+    username,
+    password: password(raw, problems, "distributionPassword", needsPassword, "when deploy is distribution or distribution.mirror.enabled is true"),
+    network,
+    identityFile,
+    debugPort,
+    deleteEnabled: s.bool("deleteEnabled", false),
+    mirror,
   };
+  const pw = raw.secrets.distributionPassword;
+  if (pw && Buffer.byteLength(pw, "utf8") > 72) {
+    problems.add("distributionPassword", pw, "is longer than 72 bytes, which bcrypt (Distribution's htpasswd) silently cuts off", "pulumi config set --secret distributionPassword <12 to 72 characters>", true);
+  }
   if (deploy === "distribution") {
     if (!cfg.imageArchivePath) problems.add(s.key("imageArchivePath"), undefined, "is required when deploy is distribution", `pulumi config set --path ${s.key("imageArchivePath")} <image archive in the bundle>`);
     if (!s.has("imageArchiveSha256")) problems.add(s.key("imageArchiveSha256"), undefined, "is required when deploy is distribution", `pulumi config set --path ${s.key("imageArchiveSha256")} $(sha256sum <archive> | cut -d' ' -f1)`);
@@ -786,7 +863,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
   const pki = parsePki(top, raw, problems);
   const harbor = parseHarbor(top, raw, problems, deploy);
   const helm = parseHelm(top, raw, problems, deploy, harbor.version);
-  const distribution = parseDistribution(top, raw, problems, deploy);
+  const distribution = parseDistribution(top, raw, problems, deploy, hostname, pki.server.extraDnsNames, helm.mirrorRegistry);
   const clients = parseClients(top, problems);
   const t = top.section("trust");
   const previousCaCertPem = t.string("previousCaCertPem");
