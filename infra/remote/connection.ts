@@ -34,7 +34,9 @@ export type Connection = command.types.input.remote.ConnectionArgs;
 /** Builds a connection for `command.remote.*`; the private keys are marked secret. */
 export function sshConnection(args: ConnectionArgs): Connection {
   if (args.hostKey === undefined || args.hostKey === "") {
-    throw new Error(`sshConnection: hostKey is required for ${String(args.address)} (an unpinned connection accepts any host)`);
+    throw new Error(
+      `sshConnection: hostKey is required for ${String(args.address)} (an unpinned connection accepts any host)`,
+    );
   }
   const conn: Connection = {
     host: args.address,
@@ -47,7 +49,9 @@ export function sshConnection(args: ConnectionArgs): Connection {
   };
   if (args.bastion) {
     if (args.bastion.hostKey === undefined || args.bastion.hostKey === "") {
-      throw new Error(`sshConnection: the bastion of ${String(args.address)} needs its own hostKey`);
+      throw new Error(
+        `sshConnection: the bastion of ${String(args.address)} needs its own hostKey`,
+      );
     }
     conn.proxy = {
       host: args.bastion.address,
