@@ -5,10 +5,12 @@ import { at, forTypes, listAt, TYPES, UNKNOWN } from "./props";
 export const CA_USES = ["cert_signing", "crl_signing"];
 
 /**
- * The CA profile: every self-signed certificate of the stack is the CA (the
- * server certificate is signed by it, never self-signed), and a CA
- * certificate (self-signed, or locally signed with `isCaCertificate`) has
- * exactly the uses cert_signing and crl_signing and a subject key identifier.
+ * The CA profile: a certificate that is a CA (`isCaCertificate`) or that
+ * may sign (`cert_signing` or `crl_signing` among its uses) is the CA, and
+ * has `isCaCertificate`, exactly the uses cert_signing and crl_signing, and a
+ * subject key identifier. A self-signed certificate that can sign nothing
+ * (Harbor's token-signing certificate on the Helm path) is not a CA and is
+ * out of this policy's scope.
  */
 export const tlsCaProfile: ResourceValidationPolicy = {
   name: "tls-ca-profile",
@@ -23,15 +25,17 @@ export const tlsCaProfile: ResourceValidationPolicy = {
       if (isCa === UNKNOWN) {
         return;
       }
-      if (args.type === TYPES.locallySignedCert && isCa !== true) {
-        return; // a leaf certificate: tls-server-cert-profile
+      const uses = listAt(props, "allowedUses");
+      const signs =
+        uses !== UNKNOWN && uses.some((u) => u === UNKNOWN || CA_USES.includes(String(u)));
+      if (isCa !== true && !signs) {
+        return; // a leaf certificate (server: tls-server-cert-profile), not a CA
       }
       if (isCa !== true) {
         report(
-          "isCaCertificate is not true; a self-signed certificate here must be the CA (the server certificate is a LocallySignedCert).",
+          "isCaCertificate is not true, yet the certificate may sign; a signing certificate must be a CA with the CA profile.",
         );
       }
-      const uses = listAt(props, "allowedUses");
       if (uses !== UNKNOWN && !uses.includes(UNKNOWN)) {
         const extra = uses.filter((u) => !CA_USES.includes(String(u)));
         const missing = CA_USES.filter((u) => !uses.includes(u));

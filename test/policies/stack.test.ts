@@ -11,7 +11,8 @@ import type * as pulumiType from "@pulumi/pulumi";
 import * as policyDeserialize from "@pulumi/policy/deserialize";
 import { policies } from "../../policies/catalog";
 import { PROJECT, RecordingMocks, REPO_ROOT } from "../support/mocks";
-import { devStack } from "../support/stack";
+import { devStack, TEST_HOST_KEY } from "../support/stack";
+import { helmChartFixture } from "../support/helm-chart";
 import { CapturedResource, options, runPack, Violation } from "./support";
 
 jest.setTimeout(120_000);
@@ -124,6 +125,52 @@ describe("the pack on the real program", () => {
       resources.find((r) => r.name === "registry-ca-cert")!.propertyDependencies.privateKeyPem,
     ).toEqual([caKey.urn]);
     expect(found).toEqual([]);
+  });
+
+  it("passes the dev stack with every room on the compose path: host, Harbor, two trusted nodes", async () => {
+    const { found, resources } = await violations((c) => {
+      c.clients = [
+        { name: "build-1", address: "10.50.6.71", hostKey: TEST_HOST_KEY, runtimes: ["docker", "containerd", "os"] },
+        { name: "k8s-1", address: "10.50.6.72", hostKey: TEST_HOST_KEY, runtimes: ["containerd", "podman", "k3s"], push: true },
+      ];
+    });
+    const types = new Set(resources.map((r) => r.type));
+    for (const t of ["casd:host:RegistryHost", "casd:harbor:HarborCompose", "casd:trust:ClientTrust", "command:remote:Command", "command:remote:CopyToRemote"]) {
+      expect(types).toContain(t);
+    }
+    expect(resources.filter((r) => r.type === "casd:trust:ClientTrust").map((r) => r.name).sort()).toEqual(["trust-build-1", "trust-k8s-1"]);
+    expect(found).toEqual([]);
+  });
+
+  it("passes the helm path (mirror registry allowed in the pack's config)", async () => {
+    const { config, secrets } = devStack();
+    const chart = helmChartFixture();
+    config.deploy = "helm";
+    config.helm = { chartPath: chart.path, chartSha256: chart.sha256, kubeContext: "casd", mirrorRegistry: "mirror.casd.local:5000" };
+    config.clients = [{ name: "k8s-1", address: "10.50.6.72", hostKey: TEST_HOST_KEY, runtimes: ["containerd"] }];
+    const resources = await capture(config, { ...secrets, harborInternalSeed: "s".repeat(16) + "EED-for-tests-0123456789" });
+    const types = new Set(resources.map((r) => r.type));
+    expect(types).toContain("kubernetes:helm.sh/v3:Release");
+    expect(types).not.toContain("casd:harbor:HarborCompose");
+    expect(
+      await runPack(policies, resources, {
+        "container-image-allowed-registry": { allowedRegistries: ["mirror.casd.local:5000"] },
+      }),
+    ).toEqual([
+      // Only the advisory digest notes on the tag-pinned node-trust image (its two containers).
+      {
+        policy: "container-image-digest-pinned",
+        level: "advisory",
+        urn: urn(resources, "harbor-node-trust"),
+        message: "spec.template.spec.initContainers[0].image is mirror.casd.local:5000/casd/node-trust:1.0.0: pin it by digest (@sha256:...).",
+      },
+      {
+        policy: "container-image-digest-pinned",
+        level: "advisory",
+        urn: urn(resources, "harbor-node-trust"),
+        message: "spec.template.spec.containers[0].image is mirror.casd.local:5000/casd/node-trust:1.0.0: pin it by digest (@sha256:...).",
+      },
+    ]);
   });
 
   it("refuses an unprotected CA key", async () => {

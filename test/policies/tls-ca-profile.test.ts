@@ -31,13 +31,13 @@ describe("tls-ca-profile", () => {
       "isCaCertificate false",
       ["isCaCertificate"],
       false,
-      "isCaCertificate is not true; a self-signed certificate here must be the CA (the server certificate is a LocallySignedCert).",
+      "isCaCertificate is not true, yet the certificate may sign; a signing certificate must be a CA with the CA profile.",
     ],
     [
       "isCaCertificate left out",
       ["isCaCertificate"],
       undefined,
-      "isCaCertificate is not true; a self-signed certificate here must be the CA (the server certificate is a LocallySignedCert).",
+      "isCaCertificate is not true, yet the certificate may sign; a signing certificate must be a CA with the CA profile.",
     ],
     [
       "an extra use",
@@ -71,6 +71,16 @@ describe("tls-ca-profile", () => {
     ],
   ])("refuses %s", async (_label, path, value, message) => {
     expect(await run(withField(CA, path, value))).toEqual([message]);
+  });
+
+  it("leaves alone a self-signed certificate that can sign nothing (a token-signing leaf)", async () => {
+    const token = {
+      ...CA,
+      isCaCertificate: false,
+      setSubjectKeyId: false,
+      allowedUses: ["digital_signature", "key_encipherment"],
+    };
+    expect(await run(token)).toEqual([]);
   });
 
   it("applies to a locally signed CA (intermediate) but not to a leaf", async () => {

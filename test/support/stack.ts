@@ -1,5 +1,7 @@
 /** Stack configs for tests: the committed dev stack plus test-only secrets and pins. */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { REPO_ROOT } from "./mocks";
@@ -19,7 +21,21 @@ export function stackFileConfig(stack = "dev"): Record<string, unknown> {
 
 export const TEST_SSH = sshKeyPair();
 export const TEST_HOST_KEY = sshKeyPair().publicKey;
-export const TEST_INSTALLER_SHA256 = "a".repeat(64);
+
+/**
+ * A stand-in for the installer archive of the offline bundle: a small local
+ * file (the program checks that the configured archive exists on the
+ * machine running it), and its real sha256.
+ */
+function standInInstaller(): { path: string; sha256: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "casd-bundle-"));
+  const file = path.join(dir, "harbor-offline-installer-v2.15.1.tgz");
+  const bytes = Buffer.from("stand-in for the Harbor offline installer archive\n");
+  fs.writeFileSync(file, bytes);
+  return { path: file, sha256: createHash("sha256").update(bytes).digest("hex") };
+}
+export const TEST_INSTALLER = standInInstaller();
+export const TEST_INSTALLER_SHA256 = TEST_INSTALLER.sha256;
 
 /** Test-only secrets (never the real ones, which are never committed). */
 export const TEST_SECRETS: Record<string, string> = {
@@ -30,11 +46,12 @@ export const TEST_SECRETS: Record<string, string> = {
 
 /**
  * The dev stack as an operator completes it before `pulumi up -s dev`:
- * Pulumi.dev.yaml plus the pinned host key and the installer checksum.
+ * Pulumi.dev.yaml plus the pinned host key, and the installer (a local
+ * stand-in file, as the bundle would hold) with its checksum.
  */
 export function devStack(): { config: Record<string, unknown>; secrets: Record<string, string> } {
   const config = stackFileConfig("dev");
   const host = { ...(config.registryHost as Record<string, unknown>), hostKey: TEST_HOST_KEY };
-  const harbor = { ...(config.harbor as Record<string, unknown>), installerSha256: TEST_INSTALLER_SHA256 };
+  const harbor = { ...(config.harbor as Record<string, unknown>), installerPath: TEST_INSTALLER.path, installerSha256: TEST_INSTALLER_SHA256 };
   return { config: { ...config, registryHost: host, harbor }, secrets: { ...TEST_SECRETS } };
 }

@@ -379,7 +379,7 @@ export class HarborHelm extends pulumi.ComponentResource {
 
     this.externalUrl = pulumi.output(externalUrl(args.hostname, helm.expose, helm.httpsNodePort));
     this.namespace = release.namespace.apply((n) => n ?? ns);
-    this.releaseStatus = release.status.apply((s) => s.status);
+    this.releaseStatus = release.status.apply((s) => s?.status ?? "unknown");
     this.registerOutputs({
       externalUrl: this.externalUrl,
       namespace: this.namespace,
