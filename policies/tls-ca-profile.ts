@@ -20,7 +20,7 @@ export const tlsCaProfile: ResourceValidationPolicy = {
   severity: "high",
   validateResource: forTypes(
     [TYPES.selfSignedCert, TYPES.locallySignedCert],
-    (props, args, report) => {
+    (props, _args, report) => {
       const isCa = at(props, "isCaCertificate");
       if (isCa === UNKNOWN) {
         return;
