@@ -873,6 +873,14 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
   const trust: TrustConfig = { previousCaCertPem: previousCaCertPem?.trim(), verify: t.bool("verify", true) };
   t.rejectUnknown();
 
+  // Constraints between rooms.
+  if (deploy === "compose" && harbor.http === "off") {
+    problems.add("harbor.http", "off", "cannot be honoured by the offline installer (Harbor's nginx always listens on the http port and redirects)", "set harbor.http to redirect, and close harbor.httpPort at the host firewall if it must not answer");
+  }
+  if ((deploy === "distribution" || distribution.mirror.enabled) && registryHost.bastion) {
+    problems.add("registryHost.bastion", registryHost.bastion.address, "is not supported with the Distribution registry (the docker provider's ssh pins only the registry host's key)", "reach the registry host directly, or use deploy compose");
+  }
+
   for (const k of Object.keys(raw.values)) {
     if (!TOP_LEVEL_KEYS.includes(k)) problems.add(k, raw.values[k], "is not a known setting", `remove ${PROJECT}:${k} (known: ${TOP_LEVEL_KEYS.join(", ")})`);
   }

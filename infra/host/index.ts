@@ -433,12 +433,22 @@ export interface HostPkiOutputs {
  */
 export function registryHostArgs(cfg: StackConfig, pki: HostPkiOutputs): RegistryHostArgs {
   const h = cfg.registryHost;
-  const ports =
+  const mirror = cfg.distribution.mirror;
+  const ports: number[] =
     cfg.deploy === "distribution"
       ? [cfg.distribution.port]
-      : cfg.harbor.http === "redirect"
-        ? [cfg.harbor.httpPort, cfg.harbor.httpsPort]
-        : [cfg.harbor.httpsPort];
+      : cfg.deploy === "helm"
+        ? []
+        : cfg.harbor.http === "redirect"
+          ? [cfg.harbor.httpPort, cfg.harbor.httpsPort]
+          : [cfg.harbor.httpsPort];
+  if (mirror.enabled) ports.push(mirror.port);
+  // Containers (or compose projects) of this stack that may already hold those ports on a re-run.
+  const registryContainers = [
+    ...(cfg.deploy === "compose" ? ["harbor"] : []),
+    ...(cfg.deploy === "distribution" ? ["casd-registry"] : []),
+    ...(mirror.enabled ? ["casd-mirror"] : []),
+  ];
   return {
     address: h.address,
     port: h.port,
@@ -457,8 +467,10 @@ export function registryHostArgs(cfg: StackConfig, pki: HostPkiOutputs): Registr
     minFreeGiB: h.minFreeGiB,
     etcHosts: h.etcHosts,
     maxClockSkewSeconds: h.maxClockSkewSeconds,
-    requireDocker: cfg.deploy !== "helm",
+    // The helm path uses this host only for the bootstrap mirror, which runs in Docker.
+    requireDocker: cfg.deploy !== "helm" || mirror.enabled,
     ports: [...new Set(ports)],
+    registryContainers: registryContainers.length ? registryContainers : ["harbor"],
     caCertPem: pki.caCertPem,
     fullChainPem: pki.fullChainPem,
     serverKeyPem: pki.serverKeyPem,

@@ -307,9 +307,14 @@ casd_mkdirs() {
   for part in $1; do
     if [ -z "$part" ]; then continue; fi
     acc="$acc/$part"
-    if [ ! -d "$CASD_ROOT$acc" ]; then
-      mkdir "$CASD_ROOT$acc"; chmod 0755 "$CASD_ROOT$acc"; chown root:root "$CASD_ROOT$acc"
+    if [ -d "$CASD_ROOT$acc" ]; then continue; fi
+    # Another step on the same node may create it at the same moment: only
+    # the one whose mkdir succeeded records it for removal.
+    if mkdir "$CASD_ROOT$acc" 2>/dev/null; then
+      chmod 0755 "$CASD_ROOT$acc"; chown root:root "$CASD_ROOT$acc"
       printf '%s\n' "$acc" >> "$CASD_WORK/dirs"; casd_mark
+    elif [ ! -d "$CASD_ROOT$acc" ]; then
+      casd_fail "cannot create directory $acc"
     fi
   done
 }

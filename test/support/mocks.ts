@@ -162,7 +162,8 @@ export async function runProgram(
     program = (await import(entry)) as Record<string, unknown>;
     return program;
   });
-  // Wait for every export to resolve, so that every resource was registered.
+  // Wait for every registration still in flight (resources no export depends on), then the exports.
+  await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
   const resolved: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(program)) {
     resolved[k] = pulumi.Output.isInstance(v) ? await valueOf(pulumi, v) : v;

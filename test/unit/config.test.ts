@@ -233,6 +233,25 @@ const CASES: Array<[string, Mutate, string[]]> = [
     ],
   ],
   [
+    "http off with the offline installer",
+    (r) => (v(r).harbor.http = "off"),
+    [
+      "casd-registry:harbor.http = \"off\": cannot be honoured by the offline installer (Harbor's nginx always listens on the http port and redirects). Fix: set harbor.http to redirect, and close harbor.httpPort at the host firewall if it must not answer.",
+    ],
+  ],
+  [
+    "a bastion with the Distribution registry",
+    (r) => {
+      v(r).deploy = "distribution";
+      v(r).registryHost.bastion = { address: "10.50.6.1", hostKey: HOST_KEY };
+      v(r).distribution = { imageArchivePath: "offline/bundle/registry.tar", imageArchiveSha256: "c".repeat(64) };
+      r.secrets.distributionPassword = "Distr1butionPassw0rd";
+    },
+    [
+      'casd-registry:registryHost.bastion = "10.50.6.1": is not supported with the Distribution registry (the docker provider\'s ssh pins only the registry host\'s key). Fix: reach the registry host directly, or use deploy compose.',
+    ],
+  ],
+  [
     "an invalid extra SAN",
     (r) => (v(r).pki = { server: { extraDnsNames: ["ok.casd.local", "bad name"] } }),
     ['casd-registry:pki.server.extraDnsNames = "bad name": is not a DNS name. Fix: use names of letters, digits and hyphens separated by dots in pki.server.extraDnsNames.'],

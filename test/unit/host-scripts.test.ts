@@ -208,6 +208,7 @@ describe("registryHostArgs (the composition root's wiring)", () => {
       maxClockSkewSeconds: 120,
       requireDocker: true,
       ports: [80, 443],
+      registryContainers: ["harbor"],
       caCertPem: "CA",
       fullChainPem: "CHAIN",
       serverKeyPem: "KEY",
@@ -216,14 +217,18 @@ describe("registryHostArgs (the composition root's wiring)", () => {
   });
   // The wiring reads only these fields, so they are varied on a parsed config directly.
   test.each([
-    ["helm", {}, false, [80, 443]],
-    ["distribution", {}, true, [5000]],
-    ["compose", { http: "off" }, true, [443]],
-    ["compose", { http: "redirect", httpPort: 443 }, true, [443]],
-  ] as const)("deploy %s %j: requireDocker %s, ports %j", (deploy, harbor, docker, ports) => {
+    ["helm", {}, false, false, [], ["harbor"]],
+    ["helm", {}, true, true, [5443], ["casd-mirror"]],
+    ["distribution", {}, false, true, [5000], ["casd-registry"]],
+    ["distribution", {}, true, true, [5000, 5443], ["casd-registry", "casd-mirror"]],
+    ["compose", { http: "off" }, false, true, [443], ["harbor"]],
+    ["compose", { http: "redirect", httpPort: 443 }, false, true, [443], ["harbor"]],
+  ] as const)("deploy %s %j, mirror %s: requireDocker %s, ports %j, own containers %j", (deploy, harbor, mirror, docker, ports, own) => {
     const c = cfg({});
-    const a = registryHostArgs({ ...c, deploy, harbor: { ...c.harbor, ...harbor } }, pki);
+    const distribution = { ...c.distribution, mirror: { ...c.distribution.mirror, enabled: mirror, port: 5443 } };
+    const a = registryHostArgs({ ...c, deploy, harbor: { ...c.harbor, ...harbor }, distribution }, pki);
     expect(a.requireDocker).toBe(docker);
     expect(a.ports).toEqual(ports);
+    expect(a.registryContainers).toEqual(own);
   });
 });
