@@ -8,37 +8,17 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { loadStackConfig } from "./config";
-import { HarborCompose } from "./harbor/compose";
+import { HarborCompose, harborComposeArgs } from "./harbor/compose";
 import { HarborHelm } from "./harbor/helm";
 import { DistributionRegistry, distributionRegistryArgs, mirrorRegistryArgs } from "./distribution";
 import { RegistryHost, registryHostArgs } from "./host";
-import { RegistryPki } from "./pki";
-import { sshConnection } from "./remote/connection";
-import { sha256Hex } from "./remote/script";
+import { RegistryPki, registryPkiArgs } from "./pki";
 import { ClientTrust } from "./trust";
 
 // Validates every key first: a bad config fails here, before any resource exists.
 const cfg = loadStackConfig();
 
-const pki = new RegistryPki("registry", {
-  hostname: cfg.hostname,
-  extraDnsNames: cfg.pki.server.extraDnsNames,
-  ipAddresses: [...new Set([cfg.registryHost.address, ...cfg.pki.server.extraIpAddresses])],
-  caKey: cfg.pki.ca,
-  caCommonName: cfg.pki.ca.commonName,
-  caOrganization: cfg.pki.ca.organization,
-  caOrganizationalUnit: cfg.pki.ca.organizationalUnit,
-  caValidityHours: cfg.pki.ca.validityHours,
-  protectCa: cfg.pki.ca.protect,
-  caRotation: cfg.pki.ca.rotation,
-  serverKey: cfg.pki.server,
-  serverOrganization: cfg.pki.server.organization,
-  serverValidityHours: cfg.pki.server.validityHours,
-  serverEarlyRenewalHours: cfg.pki.server.earlyRenewalHours,
-  serverRotation: cfg.pki.server.rotation,
-  providedCaCertPem: cfg.pki.providedCaCertPem,
-  providedCaKeyPem: cfg.pki.providedCaKeyPem,
-});
+const pki = new RegistryPki("registry", registryPkiArgs(cfg));
 
 /** What the trust room waits for before verifying from each node. */
 let registryReady: pulumi.Output<unknown>;
@@ -74,33 +54,8 @@ if (cfg.deploy === "helm") {
   registryPort = cfg.helm.expose === "nodePort" ? cfg.helm.httpsNodePort : 443;
   registryEndpoint = harbor.externalUrl;
 } else if (cfg.deploy === "compose") {
-  const harbor = new HarborCompose("harbor", {
-    connection: sshConnection({
-      address: cfg.registryHost.address,
-      port: cfg.registryHost.port,
-      user: cfg.registryHost.user,
-      hostKey: cfg.registryHost.hostKey,
-      privateKey: cfg.sshPrivateKey,
-      bastion: cfg.registryHost.bastion,
-      bastionPrivateKey: cfg.bastionPrivateKey,
-      dialErrorLimit: cfg.registryHost.dialErrorLimit,
-      perDialTimeout: cfg.registryHost.perDialTimeout,
-    }),
-    sudo: cfg.registryHost.sudo,
-    hostname: cfg.hostname,
-    harbor: cfg.harbor,
-    certPath: host!.certPath,
-    keyPath: host!.keyPath,
-    caPath: host!.caPath,
-    dataDir: host!.dataDir,
-    installDir: cfg.registryHost.installDir,
-    ready: host!.ready,
-    caCertPem: pki.caCertPem,
-    // A new CA or server certificate re-runs prepare and up.
-    certFingerprint: pulumi.all([pki.caFingerprintSha256, pki.serverCertPem]).apply(([ca, leaf]) => sha256Hex(ca, leaf)),
-    s3SecretKey: cfg.harbor.s3SecretKey,
-    externalRedisPassword: cfg.harbor.redisPassword,
-  });
+  const harbor = new HarborCompose("harbor", harborComposeArgs(cfg, host!, pki));
+
   registryReady = harbor.healthyEndpoint;
   registryPort = cfg.harbor.httpsPort;
   registryEndpoint = harbor.healthyEndpoint;

@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import type { EcdsaCurve, KeyAlgorithm, RsaBits } from "../config";
+import type { EcdsaCurve, KeyAlgorithm, RsaBits, StackConfig } from "../config";
 import { caFingerprintSha256, fullChain, splitPemCertificates, trustAnchor } from "./pem";
 
 export { caFingerprintSha256, fullChain, splitPemCertificates, trustAnchor } from "./pem";
@@ -170,4 +170,27 @@ export class RegistryPki extends pulumi.ComponentResource {
       serverNotAfter: this.serverNotAfter,
     });
   }
+}
+
+/** The PKI room's args from the stack config (the composition root's wiring). */
+export function registryPkiArgs(cfg: StackConfig): RegistryPkiArgs {
+  return {
+    hostname: cfg.hostname,
+    extraDnsNames: cfg.pki.server.extraDnsNames,
+    ipAddresses: [...new Set([cfg.registryHost.address, ...cfg.pki.server.extraIpAddresses])],
+    caKey: cfg.pki.ca,
+    caCommonName: cfg.pki.ca.commonName,
+    caOrganization: cfg.pki.ca.organization,
+    caOrganizationalUnit: cfg.pki.ca.organizationalUnit,
+    caValidityHours: cfg.pki.ca.validityHours,
+    protectCa: cfg.pki.ca.protect,
+    caRotation: cfg.pki.ca.rotation,
+    serverKey: cfg.pki.server,
+    serverOrganization: cfg.pki.server.organization,
+    serverValidityHours: cfg.pki.server.validityHours,
+    serverEarlyRenewalHours: cfg.pki.server.earlyRenewalHours,
+    serverRotation: cfg.pki.server.rotation,
+    providedCaCertPem: cfg.pki.providedCaCertPem,
+    providedCaKeyPem: cfg.pki.providedCaKeyPem,
+  };
 }

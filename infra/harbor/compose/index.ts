@@ -9,8 +9,8 @@
 import * as fs from "node:fs";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { HarborConfig } from "../../config";
-import type { Connection } from "../../remote/connection";
+import type { HarborConfig, StackConfig } from "../../config";
+import { sshConnection, type Connection } from "../../remote/connection";
 import { remoteInvocation, sha256Hex } from "../../remote/script";
 import {
   harborConfigSchemaVersion,
@@ -421,4 +421,42 @@ export class HarborCompose extends pulumi.ComponentResource {
       harborDir: this.harborDir,
     });
   }
+}
+
+/** What the composition root hands over from the host and PKI rooms. */
+export interface ComposeWiring {
+  host: { certPath: pulumi.Input<string>; keyPath: pulumi.Input<string>; caPath: pulumi.Input<string>; dataDir: pulumi.Input<string>; ready: pulumi.Input<unknown> };
+  pki: { caCertPem: pulumi.Input<string>; caFingerprintSha256: pulumi.Input<string>; serverCertPem: pulumi.Input<string> };
+}
+
+/** HarborCompose's args from the stack config and the host and PKI rooms' outputs (the composition root's wiring). */
+export function harborComposeArgs(cfg: StackConfig, host: ComposeWiring["host"], pki: ComposeWiring["pki"]): HarborComposeArgs {
+  const h = cfg.registryHost;
+  return {
+    connection: sshConnection({
+      address: h.address,
+      port: h.port,
+      user: h.user,
+      hostKey: h.hostKey,
+      privateKey: cfg.sshPrivateKey,
+      bastion: h.bastion,
+      bastionPrivateKey: cfg.bastionPrivateKey,
+      dialErrorLimit: h.dialErrorLimit,
+      perDialTimeout: h.perDialTimeout,
+    }),
+    sudo: h.sudo,
+    hostname: cfg.hostname,
+    harbor: cfg.harbor,
+    certPath: host.certPath,
+    keyPath: host.keyPath,
+    caPath: host.caPath,
+    dataDir: host.dataDir,
+    installDir: h.installDir,
+    ready: host.ready,
+    caCertPem: pki.caCertPem,
+    // A new CA or server certificate re-runs prepare and up.
+    certFingerprint: pulumi.all([pki.caFingerprintSha256, pki.serverCertPem]).apply(([ca, leaf]) => sha256Hex(ca, leaf)),
+    s3SecretKey: cfg.harbor.s3SecretKey,
+    externalRedisPassword: cfg.harbor.redisPassword,
+  };
 }
