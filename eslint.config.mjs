@@ -8,11 +8,15 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" },
+      ],
       "no-restricted-syntax": [
         "error",
         {
-          selector: "CallExpression[callee.property.name='apply'] NewExpression[callee.type='MemberExpression']",
+          selector:
+            "CallExpression[callee.property.name='apply'] NewExpression[callee.type='MemberExpression']",
           message: "Never create resources inside apply (STYLE.md rule 7).",
         },
       ],
@@ -22,13 +26,23 @@ export default tseslint.config(
     files: ["**/*.js", "**/*.cjs"],
     languageOptions: {
       sourceType: "commonjs",
-      globals: { module: "writable", require: "readonly", __dirname: "readonly", process: "readonly", console: "readonly", Buffer: "readonly" },
+      globals: {
+        module: "writable",
+        require: "readonly",
+        __dirname: "readonly",
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+      },
     },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {
     // Tests poke at untyped mock payloads and load modules lazily.
     files: ["test/**/*.ts"],
-    rules: { "@typescript-eslint/no-explicit-any": "off", "@typescript-eslint/no-require-imports": "off" },
+    rules: {
+      "@typescript-eslint/no-explicit-any": "off",
+      "@typescript-eslint/no-require-imports": "off",
+    },
   },
 );

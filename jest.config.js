@@ -13,7 +13,11 @@ module.exports = {
     {
       ...common,
       displayName: "unit",
-      testMatch: ["<rootDir>/test/unit/**/*.test.ts", "<rootDir>/test/policies/**/*.test.ts", "<rootDir>/test/offline/**/*.test.ts"],
+      testMatch: [
+        "<rootDir>/test/unit/**/*.test.ts",
+        "<rootDir>/test/policies/**/*.test.ts",
+        "<rootDir>/test/offline/**/*.test.ts",
+      ],
     },
     {
       ...common,

@@ -1,7 +1,10 @@
 // Prints one closing line for CI from jest's --json reports: "tests: N passed, N failed, N skipped".
 // A missing report (a suite that could not start) counts as a failure.
 const fs = require("node:fs");
-let passed = 0, failed = 0, skipped = 0, missing = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0,
+  missing = 0;
 for (const file of process.argv.slice(2)) {
   if (!fs.existsSync(file)) {
     console.log(`summary: ${file} was not written`);

@@ -20,7 +20,8 @@ export interface ConfigProblem {
 /** Renders a value for an error message; long values are shortened. */
 export function show(value: unknown): string {
   if (value === undefined) return "(unset)";
-  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  const text =
+    typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -84,14 +85,24 @@ export class Section {
   }
 
   section(field: string): Section {
-    return Section.of(this.key(field), this.raw(field), this.problems, `set ${this.key(field)} to an object (pulumi config set --path ${this.key(field)}.<field> <value>)`);
+    return Section.of(
+      this.key(field),
+      this.raw(field),
+      this.problems,
+      `set ${this.key(field)} to an object (pulumi config set --path ${this.key(field)}.<field> <value>)`,
+    );
   }
 
   string(field: string, def?: string): string | undefined {
     const v = this.raw(field);
     if (v === undefined || v === null || v === "") return def;
     if (typeof v !== "string") {
-      this.problems.add(this.key(field), v, "must be a string", `quote the value of ${this.key(field)}`);
+      this.problems.add(
+        this.key(field),
+        v,
+        "must be a string",
+        `quote the value of ${this.key(field)}`,
+      );
       return def;
     }
     return v;
@@ -111,7 +122,12 @@ export class Section {
     if (v === undefined || v === null) return def;
     if (typeof v === "boolean") return v;
     if (v === "true" || v === "false") return v === "true";
-    this.problems.add(this.key(field), v, "must be true or false", `set ${this.key(field)} to true or false`);
+    this.problems.add(
+      this.key(field),
+      v,
+      "must be true or false",
+      `set ${this.key(field)} to true or false`,
+    );
     return def;
   }
 
@@ -122,11 +138,21 @@ export class Section {
     const n = typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
     const u = unit ? ` ${unit}` : "";
     if (typeof n !== "number" || !Number.isInteger(n)) {
-      this.problems.add(this.key(field), v, "must be a whole number", `set ${this.key(field)} to a whole number between ${min} and ${max}${u}`);
+      this.problems.add(
+        this.key(field),
+        v,
+        "must be a whole number",
+        `set ${this.key(field)} to a whole number between ${min} and ${max}${u}`,
+      );
       return def;
     }
     if (n < min || n > max) {
-      this.problems.add(this.key(field), v, `is out of range (${min} to ${max}${u})`, `set ${this.key(field)} to a value between ${min} and ${max}${u}`);
+      this.problems.add(
+        this.key(field),
+        v,
+        `is out of range (${min} to ${max}${u})`,
+        `set ${this.key(field)} to a value between ${min} and ${max}${u}`,
+      );
       return def;
     }
     return n;
@@ -136,7 +162,12 @@ export class Section {
     const v = this.raw(field);
     if (v === undefined || v === null || v === "") return def;
     if (typeof v === "string" && (allowed as readonly string[]).includes(v)) return v as T;
-    this.problems.add(this.key(field), v, `is not one of ${allowed.join(", ")}`, `set ${this.key(field)} to one of ${allowed.join(", ")}`);
+    this.problems.add(
+      this.key(field),
+      v,
+      `is not one of ${allowed.join(", ")}`,
+      `set ${this.key(field)} to one of ${allowed.join(", ")}`,
+    );
     return def;
   }
 
@@ -144,7 +175,12 @@ export class Section {
     const v = this.raw(field);
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
-      this.problems.add(this.key(field), v, "must be a list of strings", `set ${this.key(field)} to a YAML list of strings`);
+      this.problems.add(
+        this.key(field),
+        v,
+        "must be a list of strings",
+        `set ${this.key(field)} to a YAML list of strings`,
+      );
       return [];
     }
     return v as string[];
@@ -154,7 +190,12 @@ export class Section {
     const v = this.raw(field);
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) {
-      this.problems.add(this.key(field), v, "must be a list", `set ${this.key(field)} to a YAML list`);
+      this.problems.add(
+        this.key(field),
+        v,
+        "must be a list",
+        `set ${this.key(field)} to a YAML list`,
+      );
       return [];
     }
     return v;
@@ -170,7 +211,9 @@ export class Section {
         this.key(field),
         this.data[field],
         "is not a known setting",
-        near ? `did you mean ${this.key(near)}? Rename it` : `remove it (known: ${known.sort().join(", ")})`,
+        near
+          ? `did you mean ${this.key(near)}? Rename it`
+          : `remove it (known: ${known.sort().join(", ")})`,
       );
     }
   }
@@ -181,7 +224,11 @@ export function editDistance(a: string, b: string): number {
   for (let j = 1; j <= b.length; j++) d[0][j] = j;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      d[i][j] = Math.min(
+        d[i - 1][j] + 1,
+        d[i][j - 1] + 1,
+        d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
   }
   return d[a.length][b.length];
@@ -190,9 +237,7 @@ export function editDistance(a: string, b: string): number {
 /** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, at most 253 characters. */
 export function isDnsName(name: string): boolean {
   if (name.length === 0 || name.length > 253 || name.endsWith(".")) return false;
-  return name
-    .split(".")
-    .every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(label));
+  return name.split(".").every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(label));
 }
 
 export function isIp(address: string): boolean {
@@ -201,7 +246,10 @@ export function isIp(address: string): boolean {
 
 /** An OpenSSH public host key line: `<type> <base64> [comment]`. */
 export function isSshPublicKey(line: string): boolean {
-  const m = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) ([A-Za-z0-9+/]+={0,2})(?: .*)?$/.exec(line.trim());
+  const m =
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) ([A-Za-z0-9+/]+={0,2})(?: .*)?$/.exec(
+      line.trim(),
+    );
   if (!m) return false;
   // The blob starts with the length-prefixed key type: check it agrees with the first field.
   const blob = Buffer.from(m[2], "base64");

@@ -29,10 +29,19 @@ let registryEndpoint: pulumi.Output<string>;
 // The registry host: every path but helm, and helm when it runs the bootstrap mirror there.
 const mirrorCfg = cfg.distribution.mirror;
 const host =
-  cfg.deploy !== "helm" || mirrorCfg.enabled ? new RegistryHost("registry-host", registryHostArgs(cfg, pki)) : undefined;
-const wiring = host && { hostReady: host.ready, caFingerprintSha256: pki.caFingerprintSha256, fullChainPem: pki.fullChainPem };
+  cfg.deploy !== "helm" || mirrorCfg.enabled
+    ? new RegistryHost("registry-host", registryHostArgs(cfg, pki))
+    : undefined;
+const wiring = host && {
+  hostReady: host.ready,
+  caFingerprintSha256: pki.caFingerprintSha256,
+  fullChainPem: pki.fullChainPem,
+};
 // The bootstrap mirror of the Helm path: Harbor's images, pushed from the installer's image archive.
-const mirror = wiring && mirrorCfg.enabled ? new DistributionRegistry("mirror", mirrorRegistryArgs(cfg, wiring)) : undefined;
+const mirror =
+  wiring && mirrorCfg.enabled
+    ? new DistributionRegistry("mirror", mirrorRegistryArgs(cfg, wiring))
+    : undefined;
 
 if (cfg.deploy === "helm") {
   const harbor = new HarborHelm(
@@ -75,12 +84,22 @@ const trust = cfg.clients.map((client) => {
     previousCaCertPem: cfg.trust.previousCaCertPem,
     verify: cfg.trust.verify,
   };
-  const registryTrust = new ClientTrust(`trust-${client.name}`, { ...common, hostname: cfg.hostname, port: registryPort, registryReady });
+  const registryTrust = new ClientTrust(`trust-${client.name}`, {
+    ...common,
+    hostname: cfg.hostname,
+    port: registryPort,
+    registryReady,
+  });
   // The mirror's trust on the same node: after the registry's, since both may edit containerd's config.
   const mirrorTrust = mirror
     ? new ClientTrust(
         `trust-mirror-${client.name}`,
-        { ...common, hostname: mirrorCfg.hostname, port: mirrorCfg.port, registryReady: mirror.ready },
+        {
+          ...common,
+          hostname: mirrorCfg.hostname,
+          port: mirrorCfg.port,
+          registryReady: mirror.ready,
+        },
         { dependsOn: [registryTrust] },
       )
     : undefined;
@@ -96,7 +115,11 @@ export const fullChainPem = pki.fullChainPem;
 export const serverCertNotAfter = pki.serverNotAfter;
 /** Each client node and the registry authorities it now trusts. */
 export const trustedNodes = pulumi.all(
-  trust.map((t) => pulumi.all([t.registryTrust.authority, t.mirrorTrust?.authority]).apply(([a, m]) => `${t.client}: ${m ? `${a}, ${m}` : a}`)),
+  trust.map((t) =>
+    pulumi
+      .all([t.registryTrust.authority, t.mirrorTrust?.authority])
+      .apply(([a, m]) => `${t.client}: ${m ? `${a}, ${m}` : a}`),
+  ),
 );
 /** host:port of the Helm path's bootstrap mirror, or "none". */
 export const mirrorEndpoint = mirror ? mirror.endpoint : "none";

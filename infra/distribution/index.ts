@@ -39,7 +39,13 @@ import { tlsPaths } from "../host/scripts";
 import * as scripts from "./scripts";
 
 export * from "./media-types";
-export { CONTAINER_PATHS, BRIDGE_PORT, instancePaths, renderRegistryConfig, healthcheckTest } from "./scripts";
+export {
+  CONTAINER_PATHS,
+  BRIDGE_PORT,
+  instancePaths,
+  renderRegistryConfig,
+  healthcheckTest,
+} from "./scripts";
 
 export interface DistributionRegistryArgs {
   /** Address of the registry host: SSH target of the steps and of the docker provider. */
@@ -135,17 +141,28 @@ export interface ResolvedDistributionArgs {
 }
 
 const PATH_RE = /^\/[A-Za-z0-9._/-]*$/;
-const IMAGE_RE = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
+const IMAGE_RE =
+  /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
 
 function absPathOk(v: string): boolean {
-  return PATH_RE.test(v) && v !== "/" && !v.endsWith("/") && !v.split("/").includes("..") && !v.includes("//");
+  return (
+    PATH_RE.test(v) &&
+    v !== "/" &&
+    !v.endsWith("/") &&
+    !v.split("/").includes("..") &&
+    !v.includes("//")
+  );
 }
 
 /** Applies defaults and validates every plain argument at once (nothing is created on error). */
-export function resolveDistributionArgs(name: string, args: DistributionRegistryArgs): ResolvedDistributionArgs {
+export function resolveDistributionArgs(
+  name: string,
+  args: DistributionRegistryArgs,
+): ResolvedDistributionArgs {
   const user = args.user ?? "root";
   const dataDir = args.dataDir ?? "/data";
-  const harborSet = args.harborImagesArchivePath !== undefined || args.harborImagesArchiveSha256 !== undefined;
+  const harborSet =
+    args.harborImagesArchivePath !== undefined || args.harborImagesArchiveSha256 !== undefined;
   const r: ResolvedDistributionArgs = {
     user,
     sshPort: args.sshPort ?? 22,
@@ -168,52 +185,152 @@ export function resolveDistributionArgs(name: string, args: DistributionRegistry
     containerName: args.containerName ?? `casd-${name}`,
     healthTimeoutSeconds: args.healthTimeoutSeconds ?? 120,
     identityFile: args.identityFile,
-    harborImages: harborSet ? { archivePath: args.harborImagesArchivePath ?? "", sha256: args.harborImagesArchiveSha256 ?? "" } : undefined,
+    harborImages: harborSet
+      ? {
+          archivePath: args.harborImagesArchivePath ?? "",
+          sha256: args.harborImagesArchiveSha256 ?? "",
+        }
+      : undefined,
   };
   const errors: { propertyPath: string; reason: string }[] = [];
   const bad = (propertyPath: string, value: unknown, reason: string): void => {
     errors.push({ propertyPath, reason: `${JSON.stringify(value)} ${reason}` });
   };
-  if (!/^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/.test(name)) bad("name", name, "must be lowercase letters, digits and inner '-' (at most 42): it names directories, journals and the container");
+  if (!/^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/.test(name))
+    bad(
+      "name",
+      name,
+      "must be lowercase letters, digits and inner '-' (at most 42): it names directories, journals and the container",
+    );
   if (!/^[a-z_][a-z0-9_.-]{0,31}$/i.test(user)) bad("user", user, "is not a login name");
-  if (typeof args.hostKey === "string" && args.hostKey.trim() === "") bad("hostKey", args.hostKey, "is empty; pin the host's key ('<type> <base64>')");
-  if (args.hostKey === undefined) bad("hostKey", undefined, "is required; pin the host's key ('<type> <base64>' from /etc/ssh/ssh_host_ed25519_key.pub)");
-  if (!isDnsName(r.hostname ?? "") || !r.hostname.includes(".") || isIp(r.hostname)) bad("hostname", r.hostname, "is not a fully qualified DNS name; use the name in the server certificate, e.g. reg.casd.local");
+  if (typeof args.hostKey === "string" && args.hostKey.trim() === "")
+    bad("hostKey", args.hostKey, "is empty; pin the host's key ('<type> <base64>')");
+  if (args.hostKey === undefined)
+    bad(
+      "hostKey",
+      undefined,
+      "is required; pin the host's key ('<type> <base64>' from /etc/ssh/ssh_host_ed25519_key.pub)",
+    );
+  if (!isDnsName(r.hostname ?? "") || !r.hostname.includes(".") || isIp(r.hostname))
+    bad(
+      "hostname",
+      r.hostname,
+      "is not a fully qualified DNS name; use the name in the server certificate, e.g. reg.casd.local",
+    );
   const portOk = (key: string, v: number): void => {
-    if (!Number.isInteger(v) || v < 1 || v > 65535) bad(key, v, "must be a port number from 1 to 65535");
+    if (!Number.isInteger(v) || v < 1 || v > 65535)
+      bad(key, v, "must be a port number from 1 to 65535");
   };
   portOk("sshPort", r.sshPort);
   portOk("port", r.port);
   portOk("debugPort", r.debugPort);
-  if (r.debugPort === r.port) bad("debugPort", r.debugPort, "is the registry's own port; choose another");
-  if (r.network !== "host" && r.debugPort === scripts.BRIDGE_PORT) bad("debugPort", r.debugPort, `is the registry's port inside the container (${scripts.BRIDGE_PORT}); choose another`);
-  if (typeof r.network !== "string" || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(r.network) || r.network === "none") bad("network", r.network, "must be host, bridge or a Docker network name (not none)");
-  for (const key of ["dataDir", "storageDir", "installDir", "certPath", "keyPath", "caPath"] as const) {
-    if (typeof r[key] !== "string" || !absPathOk(r[key])) bad(key, r[key], "must be an absolute path of letters, digits, '.', '_', '-' and '/' without a trailing '/'");
+  if (r.debugPort === r.port)
+    bad("debugPort", r.debugPort, "is the registry's own port; choose another");
+  if (r.network !== "host" && r.debugPort === scripts.BRIDGE_PORT)
+    bad(
+      "debugPort",
+      r.debugPort,
+      `is the registry's port inside the container (${scripts.BRIDGE_PORT}); choose another`,
+    );
+  if (
+    typeof r.network !== "string" ||
+    !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(r.network) ||
+    r.network === "none"
+  )
+    bad("network", r.network, "must be host, bridge or a Docker network name (not none)");
+  for (const key of [
+    "dataDir",
+    "storageDir",
+    "installDir",
+    "certPath",
+    "keyPath",
+    "caPath",
+  ] as const) {
+    if (typeof r[key] !== "string" || !absPathOk(r[key]))
+      bad(
+        key,
+        r[key],
+        "must be an absolute path of letters, digits, '.', '_', '-' and '/' without a trailing '/'",
+      );
   }
-  if (absPathOk(r.certPath ?? "") && absPathOk(r.keyPath ?? "") && path.posix.dirname(r.certPath) !== path.posix.dirname(r.keyPath)) {
-    bad("keyPath", r.keyPath, `must be in the certificate's directory (${path.posix.dirname(r.certPath)}): that directory is mounted read-only into the container`);
+  if (
+    absPathOk(r.certPath ?? "") &&
+    absPathOk(r.keyPath ?? "") &&
+    path.posix.dirname(r.certPath) !== path.posix.dirname(r.keyPath)
+  ) {
+    bad(
+      "keyPath",
+      r.keyPath,
+      `must be in the certificate's directory (${path.posix.dirname(r.certPath)}): that directory is mounted read-only into the container`,
+    );
   }
-  if (absPathOk(r.storageDir) && absPathOk(r.installDir) && (r.storageDir === r.installDir || r.storageDir.startsWith(`${r.installDir}/`) || r.installDir.startsWith(`${r.storageDir}/`))) {
-    bad("storageDir", r.storageDir, `overlaps installDir (${r.installDir}); keep registry data apart`);
+  if (
+    absPathOk(r.storageDir) &&
+    absPathOk(r.installDir) &&
+    (r.storageDir === r.installDir ||
+      r.storageDir.startsWith(`${r.installDir}/`) ||
+      r.installDir.startsWith(`${r.storageDir}/`))
+  ) {
+    bad(
+      "storageDir",
+      r.storageDir,
+      `overlaps installDir (${r.installDir}); keep registry data apart`,
+    );
   }
   if (typeof r.image !== "string" || !IMAGE_RE.test(r.image) || r.image.endsWith(":latest")) {
-    bad("image", r.image, "must be a repository:tag held by the archive (a pinned tag, not latest), e.g. registry:2.8.3");
+    bad(
+      "image",
+      r.image,
+      "must be a repository:tag held by the archive (a pinned tag, not latest), e.g. registry:2.8.3",
+    );
   }
   const archive = (key: string, p: string, shaKey: string, sha: string): void => {
     if (!p) bad(key, p, "is required");
-    else if (!fs.existsSync(p) || !fs.statSync(p).isFile()) bad(key, p, "is not a file on this machine; point it at the archive in the offline bundle");
+    else if (!fs.existsSync(p) || !fs.statSync(p).isFile())
+      bad(key, p, "is not a file on this machine; point it at the archive in the offline bundle");
     if (!sha) bad(shaKey, sha, "is required; use the output of sha256sum <archive>");
-    else if (!isSha256Hex(sha)) bad(shaKey, sha, "is not a sha256 (64 lowercase hex digits); use the output of sha256sum <archive>");
+    else if (!isSha256Hex(sha))
+      bad(
+        shaKey,
+        sha,
+        "is not a sha256 (64 lowercase hex digits); use the output of sha256sum <archive>",
+      );
   };
   archive("imageArchivePath", r.imageArchivePath, "imageArchiveSha256", r.imageArchiveSha256);
-  if (r.harborImages) archive("harborImagesArchivePath", r.harborImages.archivePath, "harborImagesArchiveSha256", r.harborImages.sha256);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(r.username)) bad("username", r.username, "must be letters, digits, '.', '_' and '-' (no ':')");
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(r.containerName)) bad("containerName", r.containerName, "is not a container name");
-  if (!Number.isInteger(r.healthTimeoutSeconds) || r.healthTimeoutSeconds < 10 || r.healthTimeoutSeconds > 3600) bad("healthTimeoutSeconds", r.healthTimeoutSeconds, "must be a whole number from 10 to 3600 seconds");
-  if (r.identityFile !== undefined && (!path.isAbsolute(r.identityFile) || /[\s"'\\]/.test(r.identityFile))) bad("identityFile", r.identityFile, "must be an absolute path without spaces or quotes");
-  if (typeof args.password === "string" && (args.password.length === 0 || Buffer.byteLength(args.password, "utf8") > 72)) {
-    errors.push({ propertyPath: "password", reason: "[secret] must be 1 to 72 bytes (bcrypt's limit)" });
+  if (r.harborImages)
+    archive(
+      "harborImagesArchivePath",
+      r.harborImages.archivePath,
+      "harborImagesArchiveSha256",
+      r.harborImages.sha256,
+    );
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(r.username))
+    bad("username", r.username, "must be letters, digits, '.', '_' and '-' (no ':')");
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(r.containerName))
+    bad("containerName", r.containerName, "is not a container name");
+  if (
+    !Number.isInteger(r.healthTimeoutSeconds) ||
+    r.healthTimeoutSeconds < 10 ||
+    r.healthTimeoutSeconds > 3600
+  )
+    bad(
+      "healthTimeoutSeconds",
+      r.healthTimeoutSeconds,
+      "must be a whole number from 10 to 3600 seconds",
+    );
+  if (
+    r.identityFile !== undefined &&
+    (!path.isAbsolute(r.identityFile) || /[\s"'\\]/.test(r.identityFile))
+  )
+    bad("identityFile", r.identityFile, "must be an absolute path without spaces or quotes");
+  if (
+    typeof args.password === "string" &&
+    (args.password.length === 0 || Buffer.byteLength(args.password, "utf8") > 72)
+  ) {
+    errors.push({
+      propertyPath: "password",
+      reason: "[secret] must be 1 to 72 bytes (bcrypt's limit)",
+    });
   }
   if (errors.length > 0) {
     throw new pulumi.InputPropertiesError({
@@ -233,8 +350,12 @@ export const BCRYPT_COST = 10;
  * while each instance and user gets its own salt.
  */
 export function htpasswdLine(instance: string, username: string, password: string): string {
-  if (Buffer.byteLength(password, "utf8") > 72) throw new Error("htpasswdLine: the password is longer than bcrypt's 72 bytes");
-  const salt = createHash("sha256").update(`casd-registry distribution htpasswd\0${instance}\0${username}\0${password}`).digest().subarray(0, 16);
+  if (Buffer.byteLength(password, "utf8") > 72)
+    throw new Error("htpasswdLine: the password is longer than bcrypt's 72 bytes");
+  const salt = createHash("sha256")
+    .update(`casd-registry distribution htpasswd\0${instance}\0${username}\0${password}`)
+    .digest()
+    .subarray(0, 16);
   return `${username}:${bcryptHash(password, salt, BCRYPT_COST)}`;
 }
 
@@ -286,7 +407,11 @@ export class DistributionRegistry extends pulumi.ComponentResource {
   /** The docker provider bound to the host's engine (for further containers on it). */
   public readonly provider: docker.Provider;
 
-  constructor(name: string, args: DistributionRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: DistributionRegistryArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super("casd:distribution:DistributionRegistry", name, {}, opts);
     const r = resolveDistributionArgs(name, args);
     const connection = sshConnection({
@@ -305,7 +430,10 @@ export class DistributionRegistry extends pulumi.ComponentResource {
     const gate = pulumi.output(args.ready ?? true);
     const gated = <T>(v: T): pulumi.Output<T> => gate.apply(() => v);
     const base = { connection, addPreviousOutputInEnv: false };
-    const stepOpts = (dependsOn: pulumi.Resource[], secret = false): pulumi.CustomResourceOptions => ({
+    const stepOpts = (
+      dependsOn: pulumi.Resource[],
+      secret = false,
+    ): pulumi.CustomResourceOptions => ({
       parent: this,
       dependsOn,
       deleteBeforeReplace: true,
@@ -317,17 +445,32 @@ export class DistributionRegistry extends pulumi.ComponentResource {
     const archiveRemote = `${r.installDir}/images/${name}-${r.imageArchiveSha256.slice(0, 16)}-${path.basename(r.imageArchivePath)}`;
     const archive = new command.remote.CopyToRemote(
       `${name}-archive`,
-      { connection, source: new pulumi.asset.FileAsset(r.imageArchivePath), remotePath: gated(archiveRemote), triggers: [r.imageArchiveSha256] },
+      {
+        connection,
+        source: new pulumi.asset.FileAsset(r.imageArchivePath),
+        remotePath: gated(archiveRemote),
+        triggers: [r.imageArchiveSha256],
+      },
       { parent: this, deleteBeforeReplace: true },
     );
 
     // 2. Verify and load it (skipped when the engine has that image id).
-    const loadArgs = { journal: journal("load"), archivePath: archiveRemote, sha256: r.imageArchiveSha256, image: r.image };
+    const loadArgs = {
+      journal: journal("load"),
+      archivePath: archiveRemote,
+      sha256: r.imageArchiveSha256,
+      image: r.image,
+    };
     const loadScript = scripts.renderLoadScript(loadArgs);
     const loadDelete = scripts.renderLoadDeleteScript(loadArgs);
     const load = new command.remote.Command(
       `${name}-load`,
-      { ...base, create: run(loadScript), delete: run(loadDelete), triggers: [sha256Hex(loadScript, loadDelete)] },
+      {
+        ...base,
+        create: run(loadScript),
+        delete: run(loadDelete),
+        triggers: [sha256Hex(loadScript, loadDelete)],
+      },
       stepOpts([archive]),
     );
 
@@ -341,21 +484,40 @@ export class DistributionRegistry extends pulumi.ComponentResource {
       keyFile: path.posix.basename(r.keyPath),
       deleteEnabled: r.deleteEnabled,
     });
-    const configArgs = { journal: journal("config"), storageDir: r.storageDir, etcDir: paths.etcDir, configPath: paths.configPath, config };
+    const configArgs = {
+      journal: journal("config"),
+      storageDir: r.storageDir,
+      etcDir: paths.etcDir,
+      configPath: paths.configPath,
+      config,
+    };
     const configScript = scripts.renderConfigScript(configArgs);
     const configDelete = scripts.renderConfigDeleteScript(configArgs);
     const configStep = new command.remote.Command(
       `${name}-config`,
-      { ...base, create: gated(run(configScript)), delete: run(configDelete), triggers: [sha256Hex(configScript, configDelete)] },
+      {
+        ...base,
+        create: gated(run(configScript)),
+        delete: run(configDelete),
+        triggers: [sha256Hex(configScript, configDelete)],
+      },
       stepOpts([]),
     );
 
     // 4. htpasswd: bcrypt computed here, shipped on stdin, never logged.
-    const line = pulumi.secret(pulumi.output(password).apply((pw) => htpasswdLine(name, r.username, pw)));
-    const authArgs = { journal: journal("auth"), authDir: paths.authDir, htpasswdPath: paths.htpasswdPath };
+    const line = pulumi.secret(
+      pulumi.output(password).apply((pw) => htpasswdLine(name, r.username, pw)),
+    );
+    const authArgs = {
+      journal: journal("auth"),
+      authDir: paths.authDir,
+      htpasswdPath: paths.htpasswdPath,
+    };
     const authScript = scripts.renderAuthScript(authArgs);
     const authDelete = scripts.renderAuthDeleteScript(authArgs);
-    const authHash = pulumi.secret(line.apply((l) => sha256Hex(authScript, authDelete, sha256Hex(l))));
+    const authHash = pulumi.secret(
+      line.apply((l) => sha256Hex(authScript, authDelete, sha256Hex(l))),
+    );
     const auth = new command.remote.Command(
       `${name}-auth`,
       {
@@ -388,7 +550,8 @@ export class DistributionRegistry extends pulumi.ComponentResource {
       { label: "casd.config-sha256", value: sha256Hex(config) },
       { label: "casd.auth-sha256", value: authHash },
     ];
-    if (args.tlsRevision !== undefined) labels.push({ label: "casd.tls-revision", value: args.tlsRevision });
+    if (args.tlsRevision !== undefined)
+      labels.push({ label: "casd.tls-revision", value: args.tlsRevision });
     const container = new docker.Container(
       `${name}-container`,
       {
@@ -397,14 +560,27 @@ export class DistributionRegistry extends pulumi.ComponentResource {
         restart: "always",
         mustRun: true,
         networkMode: r.network,
-        ports: r.network !== "host" ? [{ internal: scripts.BRIDGE_PORT, external: r.port, protocol: "tcp" }] : [],
+        ports:
+          r.network !== "host"
+            ? [{ internal: scripts.BRIDGE_PORT, external: r.port, protocol: "tcp" }]
+            : [],
         volumes: [
           { hostPath: r.storageDir, containerPath: scripts.CONTAINER_PATHS.storage },
-          { hostPath: path.posix.dirname(r.certPath), containerPath: scripts.CONTAINER_PATHS.certs, readOnly: true },
+          {
+            hostPath: path.posix.dirname(r.certPath),
+            containerPath: scripts.CONTAINER_PATHS.certs,
+            readOnly: true,
+          },
           { hostPath: paths.authDir, containerPath: scripts.CONTAINER_PATHS.auth, readOnly: true },
           { hostPath: paths.etcDir, containerPath: scripts.CONTAINER_PATHS.etc, readOnly: true },
         ],
-        healthcheck: { tests: scripts.healthcheckTest(r.debugPort), interval: "10s", timeout: "5s", retries: 3, startPeriod: "10s" },
+        healthcheck: {
+          tests: scripts.healthcheckTest(r.debugPort),
+          interval: "10s",
+          timeout: "5s",
+          retries: 3,
+          startPeriod: "10s",
+        },
         labels,
         logDriver: "json-file",
         logOpts: { "max-size": "50m", "max-file": "5" },
@@ -413,7 +589,12 @@ export class DistributionRegistry extends pulumi.ComponentResource {
         removeVolumes: false,
         destroyGraceSeconds: 30,
       },
-      { parent: this, provider: this.provider, dependsOn: [load, configStep, auth], deleteBeforeReplace: true },
+      {
+        parent: this,
+        provider: this.provider,
+        dependsOn: [load, configStep, auth],
+        deleteBeforeReplace: true,
+      },
     );
 
     // 7. Health: healthy in Docker, TLS verifies with the CA, auth enforced.
@@ -445,14 +626,32 @@ export class DistributionRegistry extends pulumi.ComponentResource {
       const remote = `${r.installDir}/images/${name}-${h.sha256.slice(0, 16)}-${path.basename(h.archivePath)}`;
       const copy = new command.remote.CopyToRemote(
         `${name}-harbor-archive`,
-        { connection, source: new pulumi.asset.FileAsset(h.archivePath), remotePath: gated(remote), triggers: [h.sha256] },
+        {
+          connection,
+          source: new pulumi.asset.FileAsset(h.archivePath),
+          remotePath: gated(remote),
+          triggers: [h.sha256],
+        },
         { parent: this, deleteBeforeReplace: true },
       );
-      const registry = pulumi.output(args.pushRegistry ?? pulumi.output(args.address).apply((a) => `${a.includes(":") ? `[${a}]` : a}:${r.port}`));
-      const pushScript = registry.apply((reg) =>
-        scripts.renderMirrorPushScript({ journal: journal("harbor-images"), archivePath: remote, sha256: h.sha256, registry: reg, caPath: r.caPath, username: r.username }),
+      const registry = pulumi.output(
+        args.pushRegistry ??
+          pulumi.output(args.address).apply((a) => `${a.includes(":") ? `[${a}]` : a}:${r.port}`),
       );
-      const pushDelete = scripts.renderMirrorPushDeleteScript({ journal: journal("harbor-images"), archivePath: remote });
+      const pushScript = registry.apply((reg) =>
+        scripts.renderMirrorPushScript({
+          journal: journal("harbor-images"),
+          archivePath: remote,
+          sha256: h.sha256,
+          registry: reg,
+          caPath: r.caPath,
+          username: r.username,
+        }),
+      );
+      const pushDelete = scripts.renderMirrorPushDeleteScript({
+        journal: journal("harbor-images"),
+        archivePath: remote,
+      });
       const push = new command.remote.Command(
         `${name}-harbor-images`,
         {
@@ -465,7 +664,9 @@ export class DistributionRegistry extends pulumi.ComponentResource {
         },
         stepOpts([copy, health], true),
       );
-      summary = pulumi.unsecret(push.stdout).apply((out) => /^casd: harbor-images: .*$/m.exec(out)?.[0] ?? "");
+      summary = pulumi
+        .unsecret(push.stdout)
+        .apply((out) => /^casd: harbor-images: .*$/m.exec(out)?.[0] ?? "");
       last = push;
     }
 
@@ -495,14 +696,22 @@ export interface DistributionWiring {
   fullChainPem: pulumi.Input<string>;
 }
 
-function commonArgs(cfg: StackConfig, w: DistributionWiring): Omit<DistributionRegistryArgs, "hostname" | "port" | "debugPort"> {
+function commonArgs(
+  cfg: StackConfig,
+  w: DistributionWiring,
+): Omit<DistributionRegistryArgs, "hostname" | "port" | "debugPort"> {
   const h = cfg.registryHost;
   const tls = tlsPaths(h.certDir);
   const d = cfg.distribution;
   if (!d.password || !d.imageArchivePath || !d.imageArchiveSha256) {
-    throw new Error("distribution: config must carry distributionPassword, distribution.imageArchivePath and distribution.imageArchiveSha256 (parseStackConfig requires them for deploy distribution or an enabled mirror)");
+    throw new Error(
+      "distribution: config must carry distributionPassword, distribution.imageArchivePath and distribution.imageArchiveSha256 (parseStackConfig requires them for deploy distribution or an enabled mirror)",
+    );
   }
-  if (h.bastion) throw new Error("distribution: registryHost.bastion is not supported by the docker provider path (its ssh options pin only the registry host's key); reach the host directly");
+  if (h.bastion)
+    throw new Error(
+      "distribution: registryHost.bastion is not supported by the docker provider path (its ssh options pin only the registry host's key); reach the host directly",
+    );
   return {
     address: h.address,
     sshPort: h.port,
@@ -520,7 +729,9 @@ function commonArgs(cfg: StackConfig, w: DistributionWiring): Omit<DistributionR
     certPath: tls.certPath,
     keyPath: tls.keyPath,
     caPath: tls.caPath,
-    tlsRevision: pulumi.all([w.caFingerprintSha256, w.fullChainPem]).apply(([fp, chain]) => sha256Hex(fp, chain)),
+    tlsRevision: pulumi
+      .all([w.caFingerprintSha256, w.fullChainPem])
+      .apply(([fp, chain]) => sha256Hex(fp, chain)),
     image: d.image,
     imageArchivePath: d.imageArchivePath,
     imageArchiveSha256: d.imageArchiveSha256,
@@ -532,12 +743,24 @@ function commonArgs(cfg: StackConfig, w: DistributionWiring): Omit<DistributionR
 }
 
 /** Arguments of the `deploy: distribution` registry from the stack config (name it "registry"). */
-export function distributionRegistryArgs(cfg: StackConfig, w: DistributionWiring): DistributionRegistryArgs {
-  return { ...commonArgs(cfg, w), hostname: cfg.hostname, port: cfg.distribution.port, debugPort: cfg.distribution.debugPort, containerName: "casd-registry" };
+export function distributionRegistryArgs(
+  cfg: StackConfig,
+  w: DistributionWiring,
+): DistributionRegistryArgs {
+  return {
+    ...commonArgs(cfg, w),
+    hostname: cfg.hostname,
+    port: cfg.distribution.port,
+    debugPort: cfg.distribution.debugPort,
+    containerName: "casd-registry",
+  };
 }
 
 /** Arguments of the Helm path's bootstrap mirror from the stack config (name it "mirror"). */
-export function mirrorRegistryArgs(cfg: StackConfig, w: DistributionWiring): DistributionRegistryArgs {
+export function mirrorRegistryArgs(
+  cfg: StackConfig,
+  w: DistributionWiring,
+): DistributionRegistryArgs {
   const m = cfg.distribution.mirror;
   return {
     ...commonArgs(cfg, w),

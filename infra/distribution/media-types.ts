@@ -60,7 +60,8 @@ const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 
 /** RFC 6838 media type (type/subtype with optional +suffix), no parameters. */
-const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const MEDIA_TYPE_RE =
+  /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 
 export function isMediaType(s: string): boolean {
   return MEDIA_TYPE_RE.test(s);
@@ -68,7 +69,13 @@ export function isMediaType(s: string): boolean {
 
 /** Classifies a parsed manifest (the JSON a registry returns for `GET /v2/<name>/manifests/<ref>`). */
 export function classifyManifest(manifest: unknown): Classification {
-  if (!isObj(manifest)) return { kind: "invalid", mediaType: "", referrer: false, reason: "the manifest is not a JSON object" };
+  if (!isObj(manifest))
+    return {
+      kind: "invalid",
+      mediaType: "",
+      referrer: false,
+      reason: "the manifest is not a JSON object",
+    };
   const declared = str(manifest.mediaType);
   const artifactType = str(manifest.artifactType);
   const referrer = isObj(manifest.subject);
@@ -76,44 +83,112 @@ export function classifyManifest(manifest: unknown): Classification {
   const configType = config ? str(config.mediaType) : undefined;
 
   if (artifactType !== undefined && !isMediaType(artifactType)) {
-    return { kind: "invalid", mediaType: declared ?? "", referrer, reason: `artifactType ${JSON.stringify(artifactType)} is not a media type` };
+    return {
+      kind: "invalid",
+      mediaType: declared ?? "",
+      referrer,
+      reason: `artifactType ${JSON.stringify(artifactType)} is not a media type`,
+    };
   }
-  if (declared === MEDIA_TYPES.dockerSchema1 || declared === MEDIA_TYPES.dockerSchema1Signed || (declared === undefined && manifest.schemaVersion === 1)) {
-    return { kind: "docker-schema1", mediaType: declared ?? MEDIA_TYPES.dockerSchema1, referrer: false, reason: "Docker image manifest schema 1 is deprecated and refused by current Docker Engine and containerd releases; push images as schema 2 or OCI" };
+  if (
+    declared === MEDIA_TYPES.dockerSchema1 ||
+    declared === MEDIA_TYPES.dockerSchema1Signed ||
+    (declared === undefined && manifest.schemaVersion === 1)
+  ) {
+    return {
+      kind: "docker-schema1",
+      mediaType: declared ?? MEDIA_TYPES.dockerSchema1,
+      referrer: false,
+      reason:
+        "Docker image manifest schema 1 is deprecated and refused by current Docker Engine and containerd releases; push images as schema 2 or OCI",
+    };
   }
   if (manifest.schemaVersion !== 2) {
-    return { kind: "invalid", mediaType: declared ?? "", referrer, reason: `schemaVersion is ${JSON.stringify(manifest.schemaVersion)}, not 2` };
+    return {
+      kind: "invalid",
+      mediaType: declared ?? "",
+      referrer,
+      reason: `schemaVersion is ${JSON.stringify(manifest.schemaVersion)}, not 2`,
+    };
   }
   if (declared === MEDIA_TYPES.dockerManifest) {
     if (configType !== MEDIA_TYPES.dockerConfig) {
-      return { kind: "invalid", mediaType: declared, referrer, reason: `a Docker v2 manifest needs config.mediaType ${MEDIA_TYPES.dockerConfig}, got ${JSON.stringify(configType)}` };
+      return {
+        kind: "invalid",
+        mediaType: declared,
+        referrer,
+        reason: `a Docker v2 manifest needs config.mediaType ${MEDIA_TYPES.dockerConfig}, got ${JSON.stringify(configType)}`,
+      };
     }
     return { kind: "docker-v2-image", mediaType: declared, referrer: false };
   }
-  if (declared === MEDIA_TYPES.dockerManifestList) return { kind: "docker-manifest-list", mediaType: declared, referrer: false };
+  if (declared === MEDIA_TYPES.dockerManifestList)
+    return { kind: "docker-manifest-list", mediaType: declared, referrer: false };
 
   const hasManifests = Array.isArray(manifest.manifests);
-  const looksIndex = declared === MEDIA_TYPES.ociIndex || (declared === undefined && hasManifests && config === undefined);
+  const looksIndex =
+    declared === MEDIA_TYPES.ociIndex ||
+    (declared === undefined && hasManifests && config === undefined);
   if (looksIndex) {
-    if (!hasManifests) return { kind: "invalid", mediaType: MEDIA_TYPES.ociIndex, referrer, reason: "an image index needs a manifests list" };
-    if (artifactType !== undefined) return { kind: "oci-artifact-index", mediaType: MEDIA_TYPES.ociIndex, artifactType, referrer };
+    if (!hasManifests)
+      return {
+        kind: "invalid",
+        mediaType: MEDIA_TYPES.ociIndex,
+        referrer,
+        reason: "an image index needs a manifests list",
+      };
+    if (artifactType !== undefined)
+      return {
+        kind: "oci-artifact-index",
+        mediaType: MEDIA_TYPES.ociIndex,
+        artifactType,
+        referrer,
+      };
     return { kind: "oci-index", mediaType: MEDIA_TYPES.ociIndex, referrer };
   }
-  const looksManifest = declared === MEDIA_TYPES.ociManifest || (declared === undefined && config !== undefined);
+  const looksManifest =
+    declared === MEDIA_TYPES.ociManifest || (declared === undefined && config !== undefined);
   if (!looksManifest) {
-    return { kind: "invalid", mediaType: declared ?? "", referrer, reason: `unknown manifest media type ${JSON.stringify(declared)}` };
+    return {
+      kind: "invalid",
+      mediaType: declared ?? "",
+      referrer,
+      reason: `unknown manifest media type ${JSON.stringify(declared)}`,
+    };
   }
   if (config === undefined || configType === undefined) {
-    return { kind: "invalid", mediaType: MEDIA_TYPES.ociManifest, referrer, reason: "an image manifest needs a config descriptor with a mediaType" };
+    return {
+      kind: "invalid",
+      mediaType: MEDIA_TYPES.ociManifest,
+      referrer,
+      reason: "an image manifest needs a config descriptor with a mediaType",
+    };
   }
   if (!Array.isArray(manifest.layers)) {
-    return { kind: "invalid", mediaType: MEDIA_TYPES.ociManifest, referrer, reason: "an image manifest needs a layers list (it may be empty for artifacts)" };
+    return {
+      kind: "invalid",
+      mediaType: MEDIA_TYPES.ociManifest,
+      referrer,
+      reason: "an image manifest needs a layers list (it may be empty for artifacts)",
+    };
   }
   if (configType === MEDIA_TYPES.ociEmpty && artifactType === undefined) {
-    return { kind: "invalid", mediaType: MEDIA_TYPES.ociManifest, referrer, reason: `artifactType must be set when config.mediaType is ${MEDIA_TYPES.ociEmpty}` };
+    return {
+      kind: "invalid",
+      mediaType: MEDIA_TYPES.ociManifest,
+      referrer,
+      reason: `artifactType must be set when config.mediaType is ${MEDIA_TYPES.ociEmpty}`,
+    };
   }
-  if (artifactType !== undefined) return { kind: "oci-artifact", mediaType: MEDIA_TYPES.ociManifest, artifactType, referrer };
-  if (configType !== MEDIA_TYPES.ociConfig) return { kind: "oci-artifact", mediaType: MEDIA_TYPES.ociManifest, artifactType: configType, referrer };
+  if (artifactType !== undefined)
+    return { kind: "oci-artifact", mediaType: MEDIA_TYPES.ociManifest, artifactType, referrer };
+  if (configType !== MEDIA_TYPES.ociConfig)
+    return {
+      kind: "oci-artifact",
+      mediaType: MEDIA_TYPES.ociManifest,
+      artifactType: configType,
+      referrer,
+    };
   return { kind: "oci-image", mediaType: MEDIA_TYPES.ociManifest, referrer };
 }
 

@@ -27,7 +27,10 @@ export const BRIDGE_PORT = 5000;
 const dirname = (p: string): string => posix.dirname(p);
 
 /** Where one instance keeps its files on the host. */
-export function instancePaths(installDir: string, name: string): { base: string; etcDir: string; configPath: string; authDir: string; htpasswdPath: string } {
+export function instancePaths(
+  installDir: string,
+  name: string,
+): { base: string; etcDir: string; configPath: string; authDir: string; htpasswdPath: string } {
   const base = `${installDir}/distribution-${name}`;
   return {
     base,
@@ -59,12 +62,18 @@ export interface RegistryConfigArgs {
 export function renderRegistryConfig(a: RegistryConfigArgs): string {
   const config = {
     version: 0.1,
-    log: { level: "info", formatter: "text", fields: { service: "registry", instance: a.instance } },
+    log: {
+      level: "info",
+      formatter: "text",
+      fields: { service: "registry", instance: a.instance },
+    },
     storage: {
       filesystem: { rootdirectory: CONTAINER_PATHS.storage },
       delete: { enabled: a.deleteEnabled },
       cache: { blobdescriptor: "inmemory" },
-      maintenance: { uploadpurging: { enabled: true, age: "168h", interval: "24h", dryrun: false } },
+      maintenance: {
+        uploadpurging: { enabled: true, age: "168h", interval: "24h", dryrun: false },
+      },
     },
     http: {
       // No http.host: upload URLs then follow the Host the client used (an address or
@@ -210,7 +219,9 @@ export function renderConfigScript(a: ConfigScriptArgs): string {
 }
 
 /** Undoes the config step; the storage directory (registry data) is kept. */
-export function renderConfigDeleteScript(a: Pick<ConfigScriptArgs, "journal" | "storageDir">): string {
+export function renderConfigDeleteScript(
+  a: Pick<ConfigScriptArgs, "journal" | "storageDir">,
+): string {
   const body = [
     `casd_undo_run ${shQuote(a.journal)} ${shQuote(a.storageDir)}`,
     `if [ -d ${shQuote(a.storageDir)} ]; then casd_log ${shQuote(`kept ${a.storageDir}: registry data is never deleted by destroy`)}; fi`,
@@ -366,7 +377,9 @@ export function renderMirrorPushScript(a: MirrorPushScriptArgs): string {
  * images it loaded (when no container uses them), the uploaded archive and
  * the certs.d entry. What was pushed stays in the mirror (registry data).
  */
-export function renderMirrorPushDeleteScript(a: Pick<MirrorPushScriptArgs, "journal" | "archivePath">): string {
+export function renderMirrorPushDeleteScript(
+  a: Pick<MirrorPushScriptArgs, "journal" | "archivePath">,
+): string {
   const body = [
     `RECORD="$CASD_UNDO_ROOT"/${shQuote(`${a.journal}.images`)}`,
     `if [ -f "$RECORD" ] && command -v docker >/dev/null 2>&1; then`,

@@ -374,15 +374,13 @@ export class RegistryHost extends pulumi.ComponentResource {
 
     // 6. The CA in the host's own trust store (Debian or RHEL family, detected).
     const trustScript = pulumi.unsecret(
-      pulumi
-        .output(args.caCertPem)
-        .apply((caCertPem) =>
-          scripts.renderTrustScript({
-            journal: journal("ca-trust"),
-            hostname: p.hostname,
-            caCertPem,
-          }),
-        ),
+      pulumi.output(args.caCertPem).apply((caCertPem) =>
+        scripts.renderTrustScript({
+          journal: journal("ca-trust"),
+          hostname: p.hostname,
+          caCertPem,
+        }),
+      ),
     );
     const trustDelete = scripts.renderTrustDeleteScript({
       journal: journal("ca-trust"),

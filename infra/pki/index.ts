@@ -59,11 +59,15 @@ export const CA_USES = ["cert_signing", "crl_signing"];
 
 /** Server uses: TLS server authentication, plus key encipherment for RSA key transport. */
 export function serverUses(algorithm: KeyAlgorithm): string[] {
-  return algorithm === "RSA" ? ["digital_signature", "key_encipherment", "server_auth"] : ["digital_signature", "server_auth"];
+  return algorithm === "RSA"
+    ? ["digital_signature", "key_encipherment", "server_auth"]
+    : ["digital_signature", "server_auth"];
 }
 
 function keyInputs(k: KeyArgs): tls.PrivateKeyArgs {
-  return k.algorithm === "RSA" ? { algorithm: "RSA", rsaBits: k.rsaBits } : { algorithm: "ECDSA", ecdsaCurve: k.ecdsaCurve };
+  return k.algorithm === "RSA"
+    ? { algorithm: "RSA", rsaBits: k.rsaBits }
+    : { algorithm: "ECDSA", ecdsaCurve: k.ecdsaCurve };
 }
 
 export class RegistryPki extends pulumi.ComponentResource {
@@ -86,7 +90,9 @@ export class RegistryPki extends pulumi.ComponentResource {
     if (provided && args.providedCaKeyPem === undefined) {
       throw new pulumi.InputPropertiesError({
         message: "RegistryPki: a provided CA needs its key",
-        errors: [{ propertyPath: "providedCaKeyPem", reason: "required when providedCaCertPem is set" }],
+        errors: [
+          { propertyPath: "providedCaKeyPem", reason: "required when providedCaCertPem is set" },
+        ],
       });
     }
 
@@ -136,7 +142,9 @@ export class RegistryPki extends pulumi.ComponentResource {
       {
         privateKeyPem: serverKey.privateKeyPem,
         subject: { commonName: args.hostname, organization: args.serverOrganization },
-        dnsNames: pulumi.all([args.hostname, args.extraDnsNames ?? []]).apply(([h, extra]) => [...new Set([h, ...extra])]),
+        dnsNames: pulumi
+          .all([args.hostname, args.extraDnsNames ?? []])
+          .apply(([h, extra]) => [...new Set([h, ...extra])]),
         ipAddresses: args.ipAddresses,
       },
       { parent: this },
@@ -157,7 +165,9 @@ export class RegistryPki extends pulumi.ComponentResource {
 
     this.serverCertPem = serverCert.certPem;
     this.caCertPem = chainPem.apply(trustAnchor);
-    this.fullChainPem = pulumi.all([serverCert.certPem, chainPem]).apply(([leaf, chain]) => fullChain(leaf, chain));
+    this.fullChainPem = pulumi
+      .all([serverCert.certPem, chainPem])
+      .apply(([leaf, chain]) => fullChain(leaf, chain));
     this.serverKeyPem = pulumi.secret(serverKey.privateKeyPem);
     this.caFingerprintSha256 = this.caCertPem.apply(caFingerprintSha256);
     this.serverNotAfter = serverCert.validityEndTime;

@@ -15,15 +15,21 @@ async function main(): Promise<void> {
     secrets: Record<string, string>;
   };
   const all: Record<string, string> = {};
-  for (const [k, v] of Object.entries(config)) all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(config))
+    all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
   for (const [k, v] of Object.entries(secrets)) all[`casd-registry:${k}`] = v;
-  pulumi.runtime.setAllConfig(all, Object.keys(secrets).map((k) => `casd-registry:${k}`));
+  pulumi.runtime.setAllConfig(
+    all,
+    Object.keys(secrets).map((k) => `casd-registry:${k}`),
+  );
   let resources = 0;
   await pulumi.runtime.setMocks(
     {
       async newResource(args) {
         resources++;
-        const state = isTlsToken(args.type) ? await materializeTls(args.type, args.inputs) : args.inputs;
+        const state = isTlsToken(args.type)
+          ? await materializeTls(args.type, args.inputs)
+          : args.inputs;
         return { id: `${args.name}-id`, state };
       },
       call(args) {
@@ -36,14 +42,19 @@ async function main(): Promise<void> {
   );
   const start = process.hrtime.bigint();
   await pulumi.runtime.runInPulumiStack(async () => {
-    const program = (await import(path.resolve(__dirname, "../../infra"))) as Record<string, unknown>;
+    const program = (await import(path.resolve(__dirname, "../../infra"))) as Record<
+      string,
+      unknown
+    >;
     for (const v of Object.values(program)) {
       if (pulumi.Output.isInstance(v)) await new Promise((r) => v.apply(r));
     }
     return program;
   });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  process.stdout.write(`${JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024, resources })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024, resources })}\n`,
+  );
 }
 
 main().catch((e) => {

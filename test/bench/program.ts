@@ -19,12 +19,19 @@ export interface Sample {
   processMs: number;
 }
 
-export function evaluate(stack: { config: Record<string, unknown>; secrets: Record<string, string> }): Sample {
+export function evaluate(stack: {
+  config: Record<string, unknown>;
+  secrets: Record<string, string>;
+}): Sample {
   const t0 = process.hrtime.bigint();
   const out = execFileSync(
     process.execPath,
     [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(__dirname, "evaluate.ts")],
-    { env: { ...process.env, CASD_BENCH_STACK: JSON.stringify(stack) }, encoding: "utf8", maxBuffer: 1 << 20 },
+    {
+      env: { ...process.env, CASD_BENCH_STACK: JSON.stringify(stack) },
+      encoding: "utf8",
+      maxBuffer: 1 << 20,
+    },
   );
   const processMs = Number(process.hrtime.bigint() - t0) / 1e6;
   return { ...(JSON.parse(out.trim().split("\n").pop()!) as Omit<Sample, "processMs">), processMs };
@@ -41,10 +48,16 @@ function main(): void {
   const samples: Sample[] = [];
   for (let i = 0; i < n; i++) samples.push(evaluate(devStack()));
   const fmt = (x: number) => x.toFixed(1);
-  console.log(`program under mocks, dev stack, ${n} samples (${samples[0].resources} resources each)`);
-  console.log(`  evaluation median ${fmt(median(samples.map((s) => s.ms)))} ms (min ${fmt(Math.min(...samples.map((s) => s.ms)))}, max ${fmt(Math.max(...samples.map((s) => s.ms)))})`);
+  console.log(
+    `program under mocks, dev stack, ${n} samples (${samples[0].resources} resources each)`,
+  );
+  console.log(
+    `  evaluation median ${fmt(median(samples.map((s) => s.ms)))} ms (min ${fmt(Math.min(...samples.map((s) => s.ms)))}, max ${fmt(Math.max(...samples.map((s) => s.ms)))})`,
+  );
   console.log(`  whole process median ${fmt(median(samples.map((s) => s.processMs)))} ms`);
-  console.log(`  peak RSS median ${fmt(median(samples.map((s) => s.maxRssMiB)))} MiB (max ${fmt(Math.max(...samples.map((s) => s.maxRssMiB)))})`);
+  console.log(
+    `  peak RSS median ${fmt(median(samples.map((s) => s.maxRssMiB)))} MiB (max ${fmt(Math.max(...samples.map((s) => s.maxRssMiB)))})`,
+  );
 }
 
 if (require.main === module) main();

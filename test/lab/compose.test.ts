@@ -17,6 +17,7 @@ import { HarborCompose, composePaths } from "../../infra/harbor/compose";
 import { sshConnection } from "../../infra/remote/connection";
 import { ClientTrust } from "../../infra/trust";
 import {
+  captureRegistrationFailures,
   createLab,
   createLiveMocks,
   ensureRootfs,
@@ -24,7 +25,6 @@ import {
   labPrerequisites,
   LiveMocks,
 } from "./harness";
-import { hostProcess, sleep } from "./harness/proc";
 import { buildStandinInstaller, StandinInstaller } from "./standin/build";
 
 jest.setTimeout(600_000);
@@ -49,31 +49,6 @@ for (const cmd of ["go", "openssl", "tar"]) {
 const enabled = missing.length === 0 || process.env.CI === "true";
 if (!enabled) console.warn(`test/lab/compose.test.ts skipped (not in CI): ${missing.join("; ")}`);
 const describeLab = enabled ? describe : describe.skip;
-
-/**
- * Like the harness's captureRegistrationFailures, but also takes the component's own
- * rejection ("error serializing property \"outputs\": failed to register ..."), which
- * registerOutputs raises when an output it waits for comes from a failed step.
- */
-async function captureFailures(fn: () => Promise<void>): Promise<{ failures: string[] }> {
-  const failures: string[] = [];
-  const listener = (reason: unknown, promise: Promise<unknown>) => {
-    const message = reason instanceof Error ? reason.message : String(reason);
-    const at = message.indexOf("failed to register new resource");
-    if (at < 0) return;
-    promise.catch(() => undefined);
-    if (!failures.includes(message.slice(at))) failures.push(message.slice(at));
-  };
-  const proc = hostProcess();
-  proc.on("unhandledRejection", listener);
-  try {
-    await fn();
-    await sleep(50);
-    return { failures };
-  } finally {
-    proc.removeListener("unhandledRejection", listener);
-  }
-}
 
 function value<T>(o: pulumi.Output<T>): Promise<T> {
   return (o as unknown as { promise(): Promise<T> }).promise();
@@ -352,7 +327,7 @@ describeLab("HarborCompose with the Harbor stand-in installer on a lab host", ()
   test("a checksum mismatch is refused before anything changes", async () => {
     const before = await containerStarts();
     const wrong = "f".repeat(64);
-    const { failures } = await captureFailures(async () => {
+    const { failures } = await captureRegistrationFailures(async () => {
       await up(v1, { installerSha256: wrong });
       await mocks.settled();
     });
@@ -377,7 +352,7 @@ describeLab("HarborCompose with the Harbor stand-in installer on a lab host", ()
     await reg(`printf 'redis\\njobservice\\n' > ${DATA}/standin/unhealthy`);
     try {
       const t = Date.now();
-      const { failures } = await captureFailures(async () => {
+      const { failures } = await captureRegistrationFailures(async () => {
         await up(v1, { healthTimeoutSeconds: 10 });
         await mocks.settled();
       });

@@ -37,12 +37,25 @@ import type * as pulumiType from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createLab, ensureRootfs, Lab, labPrerequisites, mustSucceed, runSync, shq, type LiveMocks } from "./harness";
+import {
+  createLab,
+  ensureRootfs,
+  Lab,
+  labPrerequisites,
+  mustSucceed,
+  runSync,
+  shq,
+  type LiveMocks,
+} from "./harness";
 import { hostProcess } from "./harness/proc";
 import type { DockerLiveMocks } from "./distribution-docker-mocks";
 import { materializeTls } from "../support/x509";
 import { devStack } from "../support/stack";
-import { ACCEPT_ALL_MANIFESTS, classifyManifestText, MEDIA_TYPES } from "../../infra/distribution/media-types";
+import {
+  ACCEPT_ALL_MANIFESTS,
+  classifyManifestText,
+  MEDIA_TYPES,
+} from "../../infra/distribution/media-types";
 import { dockerSshOpts } from "../../infra/distribution";
 import { renderLoadScript } from "../../infra/distribution/scripts";
 
@@ -60,17 +73,25 @@ const REGISTRY_STEPS = ["archive", "load", "config", "auth", "health"];
 
 function prerequisites(): string[] {
   const missing = labPrerequisites();
-  for (const f of ["/usr/bin/docker-registry", "/bin/busybox", "/usr/bin/umoci", "/usr/bin/skopeo"]) {
-    if (!fs.existsSync(f)) missing.push(`${f} not found (packages docker-registry, busybox-static, umoci, skopeo)`);
+  for (const f of [
+    "/usr/bin/docker-registry",
+    "/bin/busybox",
+    "/usr/bin/umoci",
+    "/usr/bin/skopeo",
+  ]) {
+    if (!fs.existsSync(f))
+      missing.push(`${f} not found (packages docker-registry, busybox-static, umoci, skopeo)`);
   }
   return missing;
 }
 const missing = prerequisites();
 const enabled = missing.length === 0 || process.env.CI === "true";
-if (!enabled) console.warn(`test/lab/distribution.test.ts skipped (not in CI): ${missing.join("; ")}`);
+if (!enabled)
+  console.warn(`test/lab/distribution.test.ts skipped (not in CI): ${missing.join("; ")}`);
 const describeLab = enabled ? describe : describe.skip;
 
-const sha256File = (f: string): string => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+const sha256File = (f: string): string =>
+  createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 
 function value<T>(o: pulumiType.Output<T>): Promise<T> {
   return (o as unknown as { promise(): Promise<T> }).promise();
@@ -99,7 +120,10 @@ async function captureFailures<T>(fn: () => Promise<T>): Promise<{ value: T; fai
 
 /** TLS "state": the same inputs give the same certificates in every run, as state would. */
 const tlsState = new Map<string, Record<string, unknown>>();
-async function statefulTls(type: string, inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function statefulTls(
+  type: string,
+  inputs: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   const key = `${type} ${JSON.stringify(inputs)}`;
   let out = tlsState.get(key);
   if (!out) {
@@ -130,7 +154,10 @@ describeLab("Distribution registry and bootstrap mirror on lab hosts", () => {
   /** Runs bash on a host (nsenter, no SSH), failing the test on a non-zero exit. */
   async function sh(host: string, cmd: string, stdin?: string): Promise<string> {
     const r = await lab.exec(host, `set -euo pipefail\n${cmd}`, { stdin, timeoutMs: 300_000 });
-    if (r.code !== 0) throw new Error(`on ${host}: exit ${r.code}\n${cmd}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`);
+    if (r.code !== 0)
+      throw new Error(
+        `on ${host}: exit ${r.code}\n${cmd}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`,
+      );
     return r.stdout;
   }
 
@@ -138,15 +165,29 @@ describeLab("Distribution registry and bootstrap mirror on lab hosts", () => {
   async function buildBundle(): Promise<{ image: string; harbor: string }> {
     bundle = path.join(lab.workDir, "bundle");
     const root = path.join(lab.workDir, "standin-root");
-    for (const d of ["bin", "lib/x86_64-linux-gnu", "lib64", "etc/docker/registry", "var/lib/registry", "tmp"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+    for (const d of [
+      "bin",
+      "lib/x86_64-linux-gnu",
+      "lib64",
+      "etc/docker/registry",
+      "var/lib/registry",
+      "tmp",
+    ])
+      fs.mkdirSync(path.join(root, d), { recursive: true });
     fs.mkdirSync(bundle, { recursive: true });
     fs.copyFileSync("/usr/bin/docker-registry", path.join(root, "bin/registry"));
-    fs.copyFileSync("/lib/x86_64-linux-gnu/libc.so.6", path.join(root, "lib/x86_64-linux-gnu/libc.so.6"));
+    fs.copyFileSync(
+      "/lib/x86_64-linux-gnu/libc.so.6",
+      path.join(root, "lib/x86_64-linux-gnu/libc.so.6"),
+    );
     fs.copyFileSync("/lib64/ld-linux-x86-64.so.2", path.join(root, "lib64/ld-linux-x86-64.so.2"));
     fs.copyFileSync("/bin/busybox", path.join(root, "bin/busybox"));
     for (const l of ["sh", "wget"]) fs.symlinkSync("busybox", path.join(root, "bin", l));
     fs.chmodSync(path.join(root, "tmp"), 0o1777);
-    mustSucceed(runSync(["tar", "-C", root, "-cf", path.join(reg().rootDir, "root/standin-root.tar"), "."]), "tar stand-in root");
+    mustSucceed(
+      runSync(["tar", "-C", root, "-cf", path.join(reg().rootDir, "root/standin-root.tar"), "."]),
+      "tar stand-in root",
+    );
     await sh(
       "reg",
       `docker import --change 'ENTRYPOINT ["/bin/registry","serve"]' --change 'CMD ["/etc/docker/registry/config.yml"]' /root/standin-root.tar ${IMAGE} >/dev/null
@@ -180,11 +221,35 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
       ...stack.config,
       deploy: "distribution",
       hostname: HOSTNAME,
-      registryHost: { address: r.address, port: r.port, user: r.user, hostKey: r.hostKey, dataDir: "/data", certDir: CERT_DIR, installDir: "/opt/casd-registry", minFreeGiB: 1, etcHosts: true },
+      registryHost: {
+        address: r.address,
+        port: r.port,
+        user: r.user,
+        hostKey: r.hostKey,
+        dataDir: "/data",
+        certDir: CERT_DIR,
+        installDir: "/opt/casd-registry",
+        minFreeGiB: 1,
+        etcHosts: true,
+      },
       pki: {
         caSource: "generate",
-        ca: { keyAlgorithm: "ECDSA", ecdsaCurve: "P384", commonName: "CASD Lab CA", organization: "CASD", organizationalUnit: "Lab", validityHours: 8760, protect: false },
-        server: { keyAlgorithm: "ECDSA", ecdsaCurve: "P256", validityHours: 48, earlyRenewalHours: 12, extraDnsNames: [MIRROR] },
+        ca: {
+          keyAlgorithm: "ECDSA",
+          ecdsaCurve: "P384",
+          commonName: "CASD Lab CA",
+          organization: "CASD",
+          organizationalUnit: "Lab",
+          validityHours: 8760,
+          protect: false,
+        },
+        server: {
+          keyAlgorithm: "ECDSA",
+          ecdsaCurve: "P256",
+          validityHours: 48,
+          earlyRenewalHours: 12,
+          extraDnsNames: [MIRROR],
+        },
       },
       distribution: {
         imageArchivePath: archives.image,
@@ -193,9 +258,24 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
         port: 5000,
         network: "casdlab",
         identityFile: lab.clientKey.path,
-        mirror: { enabled: true, hostname: MIRROR, port: 5443, harborImagesArchivePath: archives.harbor, harborImagesArchiveSha256: sha256File(archives.harbor) },
+        mirror: {
+          enabled: true,
+          hostname: MIRROR,
+          port: 5443,
+          harborImagesArchivePath: archives.harbor,
+          harborImagesArchiveSha256: sha256File(archives.harbor),
+        },
       },
-      clients: [{ name: "cli", address: c.address, port: c.port, user: c.user, hostKey: c.hostKey, runtimes: ["docker", "podman", "os"] }],
+      clients: [
+        {
+          name: "cli",
+          address: c.address,
+          port: c.port,
+          user: c.user,
+          hostKey: c.hostKey,
+          runtimes: ["docker", "podman", "os"],
+        },
+      ],
     };
     const secrets = { sshPrivateKey: lab.clientKey.privateKey, distributionPassword: PASSWORD };
     let result: Run | undefined;
@@ -204,9 +284,13 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
       const harness = await import("./harness");
       const { DockerLiveMocks } = await import("./distribution-docker-mocks");
       const all: Record<string, string> = {};
-      for (const [k, v] of Object.entries(config)) all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+      for (const [k, v] of Object.entries(config))
+        all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
       for (const [k, v] of Object.entries(secrets)) all[`casd-registry:${k}`] = v;
-      pulumi.runtime.setAllConfig(all, Object.keys(secrets).map((k) => `casd-registry:${k}`));
+      pulumi.runtime.setAllConfig(
+        all,
+        Object.keys(secrets).map((k) => `casd-registry:${k}`),
+      );
       const live = harness.createLiveMocks({ netns: lab.controlNs, tls: statefulTls });
       const docker = new DockerLiveMocks(live, { netns: lab.controlNs });
       await pulumi.runtime.setMocks(docker, "casd-registry", "lab", false);
@@ -215,7 +299,8 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
         const { loadStackConfig } = await import("../../infra/config");
         const { RegistryPki } = await import("../../infra/pki");
         const { RegistryHost, registryHostArgs } = await import("../../infra/host");
-        const { DistributionRegistry, distributionRegistryArgs, mirrorRegistryArgs } = await import("../../infra/distribution");
+        const { DistributionRegistry, distributionRegistryArgs, mirrorRegistryArgs } =
+          await import("../../infra/distribution");
         const { ClientTrust } = await import("../../infra/trust");
         const cfg = loadStackConfig();
         const pki = new RegistryPki("registry", {
@@ -240,29 +325,67 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
           ports: [cfg.distribution.port, cfg.distribution.mirror.port],
           registryContainers: ["casd-registry", "casd-mirror"],
         });
-        const wiring = { hostReady: host.ready, caFingerprintSha256: pki.caFingerprintSha256, fullChainPem: pki.fullChainPem };
-        const registry = new DistributionRegistry("registry", distributionRegistryArgs(cfg, wiring));
+        const wiring = {
+          hostReady: host.ready,
+          caFingerprintSha256: pki.caFingerprintSha256,
+          fullChainPem: pki.fullChainPem,
+        };
+        const registry = new DistributionRegistry(
+          "registry",
+          distributionRegistryArgs(cfg, wiring),
+        );
         const mirror = new DistributionRegistry("mirror", mirrorRegistryArgs(cfg, wiring));
         // Two ClientTrust on one node run one after the other: their installs race on the
         // trust room's shared state directory (mkdir: File exists) when run concurrently.
         const trusts = cfg.clients.flatMap((client) => {
-          const forRegistry = new ClientTrust(`trust-${client.name}-registry`, { client, privateKey: cfg.sshPrivateKey, hostname: cfg.hostname, port: cfg.distribution.port, caCertPem: pki.caCertPem, caFingerprintSha256: pki.caFingerprintSha256, registryReady: registry.ready });
+          const forRegistry = new ClientTrust(`trust-${client.name}-registry`, {
+            client,
+            privateKey: cfg.sshPrivateKey,
+            hostname: cfg.hostname,
+            port: cfg.distribution.port,
+            caCertPem: pki.caCertPem,
+            caFingerprintSha256: pki.caFingerprintSha256,
+            registryReady: registry.ready,
+          });
           const forMirror = new ClientTrust(
             `trust-${client.name}-mirror`,
-            { client: { ...client, runtimes: ["docker", "podman"] }, privateKey: cfg.sshPrivateKey, hostname: cfg.distribution.mirror.hostname, port: cfg.distribution.mirror.port, caCertPem: pki.caCertPem, caFingerprintSha256: pki.caFingerprintSha256, registryReady: mirror.ready },
+            {
+              client: { ...client, runtimes: ["docker", "podman"] },
+              privateKey: cfg.sshPrivateKey,
+              hostname: cfg.distribution.mirror.hostname,
+              port: cfg.distribution.mirror.port,
+              caCertPem: pki.caCertPem,
+              caFingerprintSha256: pki.caFingerprintSha256,
+              registryReady: mirror.ready,
+            },
             { dependsOn: [forRegistry] },
           );
           return [forRegistry, forMirror];
         });
         await live.settled(500);
         try {
-          const all = Promise.all([value(registry.ready), value(mirror.ready), ...trusts.map((t) => value(t.verifyStdout))]);
+          const all = Promise.all([
+            value(registry.ready),
+            value(mirror.ready),
+            ...trusts.map((t) => value(t.verifyStdout)),
+          ]);
           const timer = new Promise<never>((_, reject) => {
-            const t = setTimeout(() => reject(new Error(`program did not finish in 300 s; done: ${live.operations.map((o) => o.resource).join(", ")}; containers: ${docker.containerOps.map((o) => o.name).join(", ")}`)), 300_000);
+            const t = setTimeout(
+              () =>
+                reject(
+                  new Error(
+                    `program did not finish in 300 s; done: ${live.operations.map((o) => o.resource).join(", ")}; containers: ${docker.containerOps.map((o) => o.name).join(", ")}`,
+                  ),
+                ),
+              300_000,
+            );
             t.unref();
           });
           await Promise.race([all, timer]);
-          return { summary: await value(mirror.harborImagesSummary), caPem: await value(pki.caCertPem) };
+          return {
+            summary: await value(mirror.harborImagesSummary),
+            caPem: await value(pki.caCertPem),
+          };
         } catch (e) {
           console.log(`lab program: ${(e as Error).message.slice(0, 2000)}`);
           return { summary: "", caPem: "" };
@@ -278,7 +401,11 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
     const out: Record<string, string> = {};
     for (const op of r.live.operations) {
       const step = op.resource.slice(prefix.length + 1);
-      if (op.resource.startsWith(`${prefix}-`) && [...REGISTRY_STEPS, "harbor-archive", "harbor-images"].includes(step) && (op.op === "create" || op.op === "copy")) {
+      if (
+        op.resource.startsWith(`${prefix}-`) &&
+        [...REGISTRY_STEPS, "harbor-archive", "harbor-images"].includes(step) &&
+        (op.op === "create" || op.op === "copy")
+      ) {
         out[op.resource] = op.op === "copy" ? "copied" : op.stdout.trim().split("\n").slice(-1)[0];
       }
     }
@@ -286,14 +413,28 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
   }
 
   beforeAll(async () => {
-    if (missing.length > 0) throw new Error(`lab prerequisites missing (CI=true makes this a failure): ${missing.join("; ")}`);
+    if (missing.length > 0)
+      throw new Error(
+        `lab prerequisites missing (CI=true makes this a failure): ${missing.join("; ")}`,
+      );
     let t = Date.now();
     const rootfs = await ensureRootfs();
-    lab = await createLab({ prefix: PREFIX, rootfs: rootfs.dir, subnet: SUBNET, hosts: [{ name: "reg", docker: true, aliases: [HOSTNAME, MIRROR] }, { name: "cli", docker: true }] });
+    lab = await createLab({
+      prefix: PREFIX,
+      rootfs: rootfs.dir,
+      subnet: SUBNET,
+      hosts: [
+        { name: "reg", docker: true, aliases: [HOSTNAME, MIRROR] },
+        { name: "cli", docker: true },
+      ],
+    });
     await Promise.all([lab.startDocker("reg"), lab.startDocker("cli")]);
     timings.labUpMs = Date.now() - t;
     // The lab's dockerd runs with --bridge=none: a user-defined bridge network gives published ports (docker-proxy).
-    await sh("reg", "docker network create --driver bridge -o com.docker.network.bridge.name=casdlab0 casdlab >/dev/null");
+    await sh(
+      "reg",
+      "docker network create --driver bridge -o com.docker.network.bridge.name=casdlab0 casdlab >/dev/null",
+    );
     t = Date.now();
     archives = await buildBundle();
     timings.bundleMs = Date.now() - t;
@@ -325,14 +466,20 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
       "mirror-harbor-images": "casd: harbor-images: changed",
     });
     // Both instances load the same image concurrently: at least one of them loads it.
-    expect([registryLoad, _mirrorLoad].sort()).toEqual(["casd: load: changed", _mirrorLoad === registryLoad ? "casd: load: changed" : "casd: load: unchanged"]);
-    expect(registryLoad === "casd: load: changed" || _mirrorLoad === "casd: load: changed").toBe(true);
+    expect([registryLoad, _mirrorLoad].sort()).toEqual([
+      "casd: load: changed",
+      _mirrorLoad === registryLoad ? "casd: load: changed" : "casd: load: unchanged",
+    ]);
+    expect(registryLoad === "casd: load: changed" || _mirrorLoad === "casd: load: changed").toBe(
+      true,
+    );
     expect(first.summary).toBe(`casd: harbor-images: 2 pushed, 0 already in ${reg().address}:5443`);
     expect(first.docker.containerOps.map((o) => `${o.op} ${o.name} ${o.target}`).sort()).toEqual([
       `create casd-mirror ${reg().address}:22`,
       `create casd-registry ${reg().address}:22`,
     ]);
-    for (const s of REGISTRY_STEPS) expect(first.live.operations.some((o) => o.resource === `registry-${s}` && o.ok)).toBe(true);
+    for (const s of REGISTRY_STEPS)
+      expect(first.live.operations.some((o) => o.resource === `registry-${s}` && o.ok)).toBe(true);
   });
 
   test("the container runs the loaded image with restart always, healthy, files mounted read-only, data on the host", async () => {
@@ -363,7 +510,17 @@ stat -c '%a %U %n' /opt/casd-registry/distribution-registry/auth/htpasswd /opt/c
   test("the docker provider's ssh options pin the host key: the right key reaches the engine, another is refused", async () => {
     const r = reg();
     const ssh = (hostKey: string) =>
-      lab.run(["ssh", ...dockerSshOpts(hostKey, lab.clientKey.path), "-l", "root", "-p", "22", "--", r.address, "docker version --format '{{.Server.APIVersion}}'"]);
+      lab.run([
+        "ssh",
+        ...dockerSshOpts(hostKey, lab.clientKey.path),
+        "-l",
+        "root",
+        "-p",
+        "22",
+        "--",
+        r.address,
+        "docker version --format '{{.Server.APIVersion}}'",
+      ]);
     const ok = await ssh(r.hostKey);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^1\.\d+\n$/);
@@ -381,22 +538,31 @@ stat -c '%a %U %n' /opt/casd-registry/distribution-registry/auth/htpasswd /opt/c
       ["umoci", "init", "--layout", layout],
       ["umoci", "new", "--image", `${layout}:v1`],
       ["umoci", "unpack", "--image", `${layout}:v1`, bundleDir],
-    ]) mustSucceed(runSync(argv), argv.join(" "));
+    ])
+      mustSucceed(runSync(argv), argv.join(" "));
     fs.mkdirSync(path.join(bundleDir, "rootfs/bin"), { recursive: true });
     fs.copyFileSync("/bin/busybox", path.join(bundleDir, "rootfs/bin/busybox"));
     mustSucceed(runSync(["umoci", "repack", "--image", `${layout}:v1`, bundleDir]), "umoci repack");
     mustSucceed(runSync(["cp", "-a", layout, path.join(cli().rootDir, "root/oci")]), "copy layout");
-    await sh("cli", `skopeo login --username casd --password-stdin ${HOSTNAME}:5000 >/dev/null
-skopeo copy --quiet oci:/root/oci:v1 docker://${HOSTNAME}:5000/lab/oci-image:v1`, PASSWORD);
+    await sh(
+      "cli",
+      `skopeo login --username casd --password-stdin ${HOSTNAME}:5000 >/dev/null
+skopeo copy --quiet oci:/root/oci:v1 docker://${HOSTNAME}:5000/lab/oci-image:v1`,
+      PASSWORD,
+    );
     // Docker v2 image: docker (20.10) on cli, trust from /etc/docker/certs.d; it also pulls the OCI image.
-    await sh("cli", `docker login --username casd --password-stdin ${HOSTNAME}:5000 >/dev/null
+    await sh(
+      "cli",
+      `docker login --username casd --password-stdin ${HOSTNAME}:5000 >/dev/null
 mkdir -p /tmp/bb/bin && cp /bin/busybox /tmp/bb/bin/
 tar -C /tmp/bb -c . | docker import - ${HOSTNAME}:5000/lab/docker-image:v1 >/dev/null
 docker push ${HOSTNAME}:5000/lab/docker-image:v1 >/dev/null
 docker image rm ${HOSTNAME}:5000/lab/docker-image:v1 >/dev/null
 docker pull -q ${HOSTNAME}:5000/lab/docker-image:v1 >/dev/null
 docker pull -q ${HOSTNAME}:5000/lab/oci-image:v1 >/dev/null
-docker run --rm --network none ${HOSTNAME}:5000/lab/oci-image:v1 /bin/busybox echo oci-image-runs`, PASSWORD);
+docker run --rm --network none ${HOSTNAME}:5000/lab/oci-image:v1 /bin/busybox echo oci-image-runs`,
+      PASSWORD,
+    );
     // OCI artifact by plain HTTP calls (curl trusts the OS store the trust room filled).
     const artifact = await sh(
       "cli",
@@ -417,24 +583,52 @@ curl -sS -f --netrc-file /root/.netrc -X PUT -H 'Content-Type: ${MEDIA_TYPES.oci
     );
     expect(artifact.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
     // What the registry serves back, to a client that accepts every manifest type.
-    const fetch = async (repo: string, ref: string, accept = ACCEPT_ALL_MANIFESTS): Promise<{ status: string; type: string; body: string }> => {
-      const out = await sh("cli", `curl -sS --netrc-file /root/.netrc -H ${JSON.stringify(`Accept: ${accept}`)} -D /tmp/h -o /tmp/b -w '%{http_code}' https://${HOSTNAME}:5000/v2/${repo}/manifests/${ref}; echo; tr -d '\\r' < /tmp/h | sed -n 's/^Content-Type: //Ip'; cat /tmp/b`);
+    const fetch = async (
+      repo: string,
+      ref: string,
+      accept = ACCEPT_ALL_MANIFESTS,
+    ): Promise<{ status: string; type: string; body: string }> => {
+      const out = await sh(
+        "cli",
+        `curl -sS --netrc-file /root/.netrc -H ${JSON.stringify(`Accept: ${accept}`)} -D /tmp/h -o /tmp/b -w '%{http_code}' https://${HOSTNAME}:5000/v2/${repo}/manifests/${ref}; echo; tr -d '\\r' < /tmp/h | sed -n 's/^Content-Type: //Ip'; cat /tmp/b`,
+      );
       const [status, type, ...body] = out.split("\n");
       return { status, type, body: body.join("\n") };
     };
     const oci = await fetch("lab/oci-image", "v1");
     const dock = await fetch("lab/docker-image", "v1");
     const art = await fetch("lab/artifact", "v1");
-    expect([oci.status, oci.type, classifyManifestText(oci.body).kind]).toEqual(["200", MEDIA_TYPES.ociManifest, "oci-image"]);
-    expect([dock.status, dock.type, classifyManifestText(dock.body).kind]).toEqual(["200", MEDIA_TYPES.dockerManifest, "docker-v2-image"]);
+    expect([oci.status, oci.type, classifyManifestText(oci.body).kind]).toEqual([
+      "200",
+      MEDIA_TYPES.ociManifest,
+      "oci-image",
+    ]);
+    expect([dock.status, dock.type, classifyManifestText(dock.body).kind]).toEqual([
+      "200",
+      MEDIA_TYPES.dockerManifest,
+      "docker-v2-image",
+    ]);
     expect([art.status, art.type]).toEqual(["200", MEDIA_TYPES.ociManifest]);
-    expect(classifyManifestText(art.body)).toEqual({ kind: "oci-artifact", mediaType: MEDIA_TYPES.ociManifest, artifactType: "application/vnd.casd.lab.artifact.v1", referrer: false });
+    expect(classifyManifestText(art.body)).toEqual({
+      kind: "oci-artifact",
+      mediaType: MEDIA_TYPES.ociManifest,
+      artifactType: "application/vnd.casd.lab.artifact.v1",
+      referrer: false,
+    });
     // Distribution 2.8: an OCI manifest asked for with only Docker types is not found; there is no referrers API.
     expect((await fetch("lab/artifact", "v1", MEDIA_TYPES.dockerManifest)).status).toBe("404");
-    const referrers = await sh("cli", `curl -sS --netrc-file /root/.netrc -o /dev/null -w '%{http_code}' https://${HOSTNAME}:5000/v2/lab/artifact/referrers/${artifact.trim()}`);
+    const referrers = await sh(
+      "cli",
+      `curl -sS --netrc-file /root/.netrc -o /dev/null -w '%{http_code}' https://${HOSTNAME}:5000/v2/lab/artifact/referrers/${artifact.trim()}`,
+    );
     expect(referrers).toBe("404");
     // Stored on the host's data directory.
-    expect((await sh("reg", "ls /data/distribution-registry/docker/registry/v2/repositories/lab")).split("\n").filter(Boolean).sort()).toEqual(["artifact", "docker-image", "oci-image"]);
+    expect(
+      (await sh("reg", "ls /data/distribution-registry/docker/registry/v2/repositories/lab"))
+        .split("\n")
+        .filter(Boolean)
+        .sort(),
+    ).toEqual(["artifact", "docker-image", "oci-image"]);
     timings.clientsMs = Date.now() - t;
   });
 
@@ -452,10 +646,17 @@ docker run --rm --network none ${MIRROR}:5443/${HARBOR_TAGS[1]} /bin/busybox cat
 
   test("a bad archive checksum stops the load step before anything changes, naming the fix", async () => {
     const archive = (await sh("reg", "ls /opt/casd-registry/images/registry-*")).trim();
-    const script = renderLoadScript({ journal: "probe-load", archivePath: archive, sha256: "0".repeat(64), image: IMAGE });
+    const script = renderLoadScript({
+      journal: "probe-load",
+      archivePath: archive,
+      sha256: "0".repeat(64),
+      image: IMAGE,
+    });
     const r = await lab.ssh("reg", `bash -c ${shq(script)}`);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`casd: error: ${archive} has sha256 ${sha256File(archives.image)}, expected ${"0".repeat(64)}: the bundle is corrupt or not the one configured`);
+    expect(r.stderr).toContain(
+      `casd: error: ${archive} has sha256 ${sha256File(archives.image)}, expected ${"0".repeat(64)}: the bundle is corrupt or not the one configured`,
+    );
   });
 
   test("a second up changes nothing: same containers, nothing loaded or pushed again", async () => {
@@ -471,7 +672,10 @@ docker run --rm --network none ${MIRROR}:5443/${HARBOR_TAGS[1]} /bin/busybox cat
     });
     expect(results(again, "mirror")["mirror-harbor-images"]).toBe("casd: harbor-images: unchanged");
     expect(again.summary).toBe(`casd: harbor-images: 0 pushed, 2 already in ${reg().address}:5443`);
-    expect(again.docker.containerOps.map((o) => `${o.op} ${o.name}`).sort()).toEqual(["same casd-mirror", "same casd-registry"]);
+    expect(again.docker.containerOps.map((o) => `${o.op} ${o.name}`).sort()).toEqual([
+      "same casd-mirror",
+      "same casd-registry",
+    ]);
     first = again;
   });
 
@@ -488,6 +692,8 @@ docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -c -e standin -e goha
 { ls -A /opt/casd-registry 2>/dev/null || true; } | wc -l
 ls /data/distribution-registry/docker/registry/v2/repositories /data/distribution-mirror/docker/registry/v2/repositories 2>&1 | tr '\\n' ' ' || true`,
     );
-    expect(out).toBe("0\n0\n0\n/data/distribution-mirror/docker/registry/v2/repositories: goharbor  /data/distribution-registry/docker/registry/v2/repositories: lab ");
+    expect(out).toBe(
+      "0\n0\n0\n/data/distribution-mirror/docker/registry/v2/repositories: goharbor  /data/distribution-registry/docker/registry/v2/repositories: lab ",
+    );
   });
 });

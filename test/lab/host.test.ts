@@ -25,11 +25,10 @@ import {
   ensureRootfs,
   Lab,
   labPrerequisites,
+  statefulTls,
   type LiveMocks,
   type Operation,
 } from "./harness";
-import { hostProcess } from "./harness/proc";
-import { materializeTls } from "../support/x509";
 import { devStack, TEST_SECRETS } from "../support/stack";
 
 jest.setTimeout(600_000);
@@ -49,48 +48,8 @@ const describeLab = enabled ? describe : describe.skip;
 
 // ---------------------------------------------------------------- the program under live mocks
 
-/**
- * Like the harness's captureRegistrationFailures, but also catches a failed
- * registration reported through the component's outputs ("error serializing
- * property \"outputs\": failed to register new resource ..."), which is how
- * RegistryHost's `ready` surfaces a failed step. Messages are returned
- * without that prefix, deduplicated, in order.
- */
-async function captureFailures<T>(fn: () => Promise<T>): Promise<{ value: T; failures: string[] }> {
-  const failures: string[] = [];
-  const listener = (reason: unknown, promise: Promise<unknown>): void => {
-    const message = reason instanceof Error ? reason.message : String(reason);
-    const at = message.indexOf("failed to register new resource");
-    if (at < 0) return;
-    promise.catch(() => undefined);
-    const m = message.slice(at);
-    if (!failures.includes(m)) failures.push(m);
-  };
-  const proc = hostProcess();
-  proc.on("unhandledRejection", listener);
-  try {
-    const value = await fn();
-    await new Promise((res) => setTimeout(res, 100));
-    return { value, failures };
-  } finally {
-    proc.removeListener("unhandledRejection", listener);
-  }
-}
-
-/** TLS "state": a resource with the same type and inputs gets the same outputs in every run. */
-const tlsState = new Map<string, Record<string, unknown>>();
-async function statefulTls(
-  type: string,
-  inputs: Record<string, unknown>,
-): Promise<Record<string, unknown>> {
-  const key = `${type} ${JSON.stringify(inputs)}`;
-  let out = tlsState.get(key);
-  if (!out) {
-    out = await materializeTls(type as Parameters<typeof materializeTls>[0], inputs);
-    tlsState.set(key, out);
-  }
-  return out;
-}
+/** TLS "state" shared by every run: a re-run sees the same certificates. */
+const TLS_STATE = statefulTls();
 
 interface Run {
   mocks: LiveMocks;
@@ -141,10 +100,10 @@ async function up(
       all,
       Object.keys(secrets).map((k) => `casd-registry:${k}`),
     );
-    const mocks = harness.createLiveMocks({ netns: lab.controlNs, tls: statefulTls });
+    const mocks = harness.createLiveMocks({ netns: lab.controlNs, tls: TLS_STATE });
     await pulumi.runtime.setMocks(mocks, "casd-registry", "lab", false);
     const started = Date.now();
-    const { value: pem, failures } = await captureFailures(async () => {
+    const { value: pem, failures } = await harness.captureRegistrationFailures(async () => {
       const { loadStackConfig } = await import("../../infra/config");
       const { RegistryPki } = await import("../../infra/pki");
       const { RegistryHost, registryHostArgs } = await import("../../infra/host");

@@ -130,15 +130,37 @@ describe("the pack on the real program", () => {
   it("passes the dev stack with every room on the compose path: host, Harbor, two trusted nodes", async () => {
     const { found, resources } = await violations((c) => {
       c.clients = [
-        { name: "build-1", address: "10.50.6.71", hostKey: TEST_HOST_KEY, runtimes: ["docker", "containerd", "os"] },
-        { name: "k8s-1", address: "10.50.6.72", hostKey: TEST_HOST_KEY, runtimes: ["containerd", "podman", "k3s"], push: true },
+        {
+          name: "build-1",
+          address: "10.50.6.71",
+          hostKey: TEST_HOST_KEY,
+          runtimes: ["docker", "containerd", "os"],
+        },
+        {
+          name: "k8s-1",
+          address: "10.50.6.72",
+          hostKey: TEST_HOST_KEY,
+          runtimes: ["containerd", "podman", "k3s"],
+          push: true,
+        },
       ];
     });
     const types = new Set(resources.map((r) => r.type));
-    for (const t of ["casd:host:RegistryHost", "casd:harbor:HarborCompose", "casd:trust:ClientTrust", "command:remote:Command", "command:remote:CopyToRemote"]) {
+    for (const t of [
+      "casd:host:RegistryHost",
+      "casd:harbor:HarborCompose",
+      "casd:trust:ClientTrust",
+      "command:remote:Command",
+      "command:remote:CopyToRemote",
+    ]) {
       expect(types).toContain(t);
     }
-    expect(resources.filter((r) => r.type === "casd:trust:ClientTrust").map((r) => r.name).sort()).toEqual(["trust-build-1", "trust-k8s-1"]);
+    expect(
+      resources
+        .filter((r) => r.type === "casd:trust:ClientTrust")
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["trust-build-1", "trust-k8s-1"]);
     expect(found).toEqual([]);
   });
 
@@ -146,9 +168,19 @@ describe("the pack on the real program", () => {
     const { config, secrets } = devStack();
     const chart = helmChartFixture();
     config.deploy = "helm";
-    config.helm = { chartPath: chart.path, chartSha256: chart.sha256, kubeContext: "casd", mirrorRegistry: "mirror.casd.local:5000" };
-    config.clients = [{ name: "k8s-1", address: "10.50.6.72", hostKey: TEST_HOST_KEY, runtimes: ["containerd"] }];
-    const resources = await capture(config, { ...secrets, harborInternalSeed: "s".repeat(16) + "EED-for-tests-0123456789" });
+    config.helm = {
+      chartPath: chart.path,
+      chartSha256: chart.sha256,
+      kubeContext: "casd",
+      mirrorRegistry: "mirror.casd.local:5000",
+    };
+    config.clients = [
+      { name: "k8s-1", address: "10.50.6.72", hostKey: TEST_HOST_KEY, runtimes: ["containerd"] },
+    ];
+    const resources = await capture(config, {
+      ...secrets,
+      harborInternalSeed: "s".repeat(16) + "EED-for-tests-0123456789",
+    });
     const types = new Set(resources.map((r) => r.type));
     expect(types).toContain("kubernetes:helm.sh/v3:Release");
     expect(types).not.toContain("casd:harbor:HarborCompose");
@@ -162,13 +194,15 @@ describe("the pack on the real program", () => {
         policy: "container-image-digest-pinned",
         level: "advisory",
         urn: urn(resources, "harbor-node-trust"),
-        message: "spec.template.spec.initContainers[0].image is mirror.casd.local:5000/casd/node-trust:1.0.0: pin it by digest (@sha256:...).",
+        message:
+          "spec.template.spec.initContainers[0].image is mirror.casd.local:5000/casd/node-trust:1.0.0: pin it by digest (@sha256:...).",
       },
       {
         policy: "container-image-digest-pinned",
         level: "advisory",
         urn: urn(resources, "harbor-node-trust"),
-        message: "spec.template.spec.containers[0].image is mirror.casd.local:5000/casd/node-trust:1.0.0: pin it by digest (@sha256:...).",
+        message:
+          "spec.template.spec.containers[0].image is mirror.casd.local:5000/casd/node-trust:1.0.0: pin it by digest (@sha256:...).",
       },
     ]);
   });

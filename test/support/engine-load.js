@@ -34,9 +34,13 @@ tsn.register({
 const pulumi = require("@pulumi/pulumi");
 const { config, secrets } = JSON.parse(process.env.CASD_ENGINE_CONFIG || "{}");
 const all = {};
-for (const [k, v] of Object.entries(config || {})) all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+for (const [k, v] of Object.entries(config || {}))
+  all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
 for (const [k, v] of Object.entries(secrets || {})) all[`casd-registry:${k}`] = v;
-pulumi.runtime.setAllConfig(all, Object.keys(secrets || {}).map((k) => `casd-registry:${k}`));
+pulumi.runtime.setAllConfig(
+  all,
+  Object.keys(secrets || {}).map((k) => `casd-registry:${k}`),
+);
 
 const { isTlsToken, materializeTls } = require("./x509");
 const types = [];
@@ -45,7 +49,9 @@ pulumi.runtime
     {
       async newResource(args) {
         types.push(args.type);
-        const state = isTlsToken(args.type) ? await materializeTls(args.type, args.inputs) : args.inputs;
+        const state = isTlsToken(args.type)
+          ? await materializeTls(args.type, args.inputs)
+          : args.inputs;
         return { id: `${args.name}-id`, state };
       },
       call(args) {
@@ -58,7 +64,8 @@ pulumi.runtime
   )
   .then(async () => {
     const program = require(path.join(root, "infra"));
-    for (const v of Object.values(program)) if (pulumi.Output.isInstance(v)) await new Promise((r) => v.apply(r));
+    for (const v of Object.values(program))
+      if (pulumi.Output.isInstance(v)) await new Promise((r) => v.apply(r));
     process.stdout.write(
       JSON.stringify({
         tsNode: tsn.VERSION,

@@ -65,10 +65,21 @@ export type OutputsFor = (
  * Outputs a provider computes that the program reads, for resources whose
  * outputs are otherwise their inputs.
  */
-export function providerComputed(type: string, inputs: Record<string, any>): Record<string, unknown> {
+export function providerComputed(
+  type: string,
+  inputs: Record<string, any>,
+): Record<string, unknown> {
   switch (type) {
     case "kubernetes:helm.sh/v3:Release":
-      return { status: { name: inputs.name, namespace: inputs.namespace, status: "deployed", version: inputs.version, revision: 1 } };
+      return {
+        status: {
+          name: inputs.name,
+          namespace: inputs.namespace,
+          status: "deployed",
+          version: inputs.version,
+          revision: 1,
+        },
+      };
     default:
       return {};
   }
@@ -80,12 +91,23 @@ export class RecordingMocks implements pulumiType.runtime.Mocks {
 
   constructor(private readonly outputsFor?: OutputsFor) {}
 
-  async newResource(args: pulumiType.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, any> }> {
+  async newResource(
+    args: pulumiType.runtime.MockResourceArgs,
+  ): Promise<{ id: string; state: Record<string, any> }> {
     const inputs = unwrap(args.inputs) as Record<string, any>;
     let found: Record<string, any> | undefined = await this.outputsFor?.(args, inputs);
     if (!found && isTlsToken(args.type)) found = await materializeTls(args.type, args.inputs);
-    const outputs: Record<string, any> = found ?? { ...args.inputs, ...providerComputed(args.type, inputs) };
-    this.resources.push({ type: args.type, name: args.name, rawInputs: args.inputs, inputs, outputs: unwrap(outputs) as Record<string, any> });
+    const outputs: Record<string, any> = found ?? {
+      ...args.inputs,
+      ...providerComputed(args.type, inputs),
+    };
+    this.resources.push({
+      type: args.type,
+      name: args.name,
+      rawInputs: args.inputs,
+      inputs,
+      outputs: unwrap(outputs) as Record<string, any>,
+    });
     return { id: `${args.name}-id`, state: outputs };
   }
 
@@ -99,7 +121,10 @@ export class RecordingMocks implements pulumiType.runtime.Mocks {
 
   byName(name: string): Registered {
     const r = this.resources.find((x) => x.name === name);
-    if (!r) throw new Error(`no resource named ${name}; have: ${this.resources.map((x) => x.name).join(", ")}`);
+    if (!r)
+      throw new Error(
+        `no resource named ${name}; have: ${this.resources.map((x) => x.name).join(", ")}`,
+      );
     return r;
   }
 }
@@ -127,13 +152,19 @@ export function valueOf<T>(pulumi: typeof pulumiType, o: pulumiType.Input<T>): P
  */
 export async function runProgram(
   config: Record<string, unknown>,
-  opts: { secrets?: Record<string, string>; mocks?: RecordingMocks; stack?: string; entry?: string } = {},
+  opts: {
+    secrets?: Record<string, string>;
+    mocks?: RecordingMocks;
+    stack?: string;
+    entry?: string;
+  } = {},
 ): Promise<ProgramRun> {
   jest.resetModules();
   const pulumi: typeof pulumiType = await import("@pulumi/pulumi");
   const mocks = opts.mocks ?? new RecordingMocks();
   const all: Record<string, string> = {};
-  for (const [k, v] of Object.entries(config)) all[`${PROJECT}:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(config))
+    all[`${PROJECT}:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
   const secretKeys: string[] = [];
   for (const [k, v] of Object.entries(opts.secrets ?? {})) {
     all[`${PROJECT}:${k}`] = v;
@@ -153,9 +184,12 @@ export async function runProgram(
         protect: a.opts.protect,
         retainOnDelete: a.opts.retainOnDelete,
         replacementTrigger: (a.opts as { replacementTrigger?: unknown }).replacementTrigger,
-        additionalSecretOutputs: (a.opts as { additionalSecretOutputs?: string[] }).additionalSecretOutputs,
+        additionalSecretOutputs: (a.opts as { additionalSecretOutputs?: string[] })
+          .additionalSecretOutputs,
         dependsOn: a.opts.dependsOn,
-        parent: a.opts.parent ? (a.opts.parent as unknown as { __name?: string }).__name : undefined,
+        parent: a.opts.parent
+          ? (a.opts.parent as unknown as { __name?: string }).__name
+          : undefined,
       });
       return undefined;
     });

@@ -11,7 +11,9 @@ const PREFIX = "casd-registry:";
 
 /** The `config:` values of a committed stack file, keys without the project prefix. */
 export function stackFileConfig(stack = "dev"): Record<string, unknown> {
-  const doc = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  const doc = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
+    config: Record<string, unknown>;
+  };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc.config)) {
     if (k.startsWith(PREFIX)) out[k.slice(PREFIX.length)] = v;
@@ -52,6 +54,10 @@ export const TEST_SECRETS: Record<string, string> = {
 export function devStack(): { config: Record<string, unknown>; secrets: Record<string, string> } {
   const config = stackFileConfig("dev");
   const host = { ...(config.registryHost as Record<string, unknown>), hostKey: TEST_HOST_KEY };
-  const harbor = { ...(config.harbor as Record<string, unknown>), installerPath: TEST_INSTALLER.path, installerSha256: TEST_INSTALLER_SHA256 };
+  const harbor = {
+    ...(config.harbor as Record<string, unknown>),
+    installerPath: TEST_INSTALLER.path,
+    installerSha256: TEST_INSTALLER_SHA256,
+  };
   return { config: { ...config, registryHost: host, harbor }, secrets: { ...TEST_SECRETS } };
 }

@@ -14,11 +14,20 @@ function base(): RawStackConfig {
       registryHost: { address: "10.50.6.62", hostKey: HOST_KEY },
       harbor: { installerPath: "offline/bundle/harbor.tgz", installerSha256: "b".repeat(64) },
       clients: [
-        { name: "node-1", address: "10.50.6.71", hostKey: HOST_KEY, runtimes: ["docker", "containerd"] },
+        {
+          name: "node-1",
+          address: "10.50.6.71",
+          hostKey: HOST_KEY,
+          runtimes: ["docker", "containerd"],
+        },
         { name: "node-2", address: "10.50.6.72", hostKey: HOST_KEY, runtimes: ["os"] },
       ],
     },
-    secrets: { sshPrivateKey: SSH_KEY, harborAdminPassword: "Adm1nPassw0rdX", harborDatabasePassword: "Db1PasswordXyz" },
+    secrets: {
+      sshPrivateKey: SSH_KEY,
+      harborAdminPassword: "Adm1nPassw0rdX",
+      harborDatabasePassword: "Db1PasswordXyz",
+    },
     encryptedKeys: new Set(SECRET_KEYS),
   };
 }
@@ -33,7 +42,10 @@ function problemsOf(mutate: Mutate): string[] {
     parseStackConfig(raw);
   } catch (e) {
     expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message.split("\n").slice(1).map((l) => l.replace(/^ {2}- /, ""));
+    return (e as ConfigError).message
+      .split("\n")
+      .slice(1)
+      .map((l) => l.replace(/^ {2}- /, ""));
   }
   return [];
 }
@@ -57,10 +69,31 @@ describe("parseStackConfig: a valid config", () => {
       perDialTimeout: 15,
     });
     expect(cfg.pki.caSource).toBe("generate");
-    expect(cfg.pki.ca).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P384", validityHours: 87600, protect: true, commonName: "CASD Registry Root CA" });
-    expect(cfg.pki.server).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P256", validityHours: 4800, earlyRenewalHours: 1600 });
-    expect(cfg.harbor).toMatchObject({ version: "2.15.1", httpsPort: 443, http: "redirect", withTrivy: true, purgeDataOnDestroy: false });
-    expect(cfg.helm).toMatchObject({ chartVersion: "1.19.1", namespace: "harbor", imageTag: "v2.15.1" });
+    expect(cfg.pki.ca).toMatchObject({
+      algorithm: "ECDSA",
+      ecdsaCurve: "P384",
+      validityHours: 87600,
+      protect: true,
+      commonName: "CASD Registry Root CA",
+    });
+    expect(cfg.pki.server).toMatchObject({
+      algorithm: "ECDSA",
+      ecdsaCurve: "P256",
+      validityHours: 4800,
+      earlyRenewalHours: 1600,
+    });
+    expect(cfg.harbor).toMatchObject({
+      version: "2.15.1",
+      httpsPort: 443,
+      http: "redirect",
+      withTrivy: true,
+      purgeDataOnDestroy: false,
+    });
+    expect(cfg.helm).toMatchObject({
+      chartVersion: "1.19.1",
+      namespace: "harbor",
+      imageTag: "v2.15.1",
+    });
     expect(cfg.clients.map((c) => [c.name, c.runtimes])).toEqual([
       ["node-1", ["docker", "containerd"]],
       ["node-2", ["os"]],
@@ -93,22 +126,30 @@ const CASES: Array<[string, Mutate, string[]]> = [
   [
     "unknown deploy mode",
     (r) => (v(r).deploy = "kubernetes"),
-    ['casd-registry:deploy = "kubernetes": is not one of compose, helm, distribution. Fix: set deploy to one of compose, helm, distribution.'],
+    [
+      'casd-registry:deploy = "kubernetes": is not one of compose, helm, distribution. Fix: set deploy to one of compose, helm, distribution.',
+    ],
   ],
   [
     "hostname that is not a DNS name",
     (r) => (v(r).hostname = "reg_casd local"),
-    ['casd-registry:hostname = "reg_casd local": is not a fully qualified DNS name. Fix: set hostname to a name such as reg.casd.local (letters, digits, hyphens, dots; not an IP).'],
+    [
+      'casd-registry:hostname = "reg_casd local": is not a fully qualified DNS name. Fix: set hostname to a name such as reg.casd.local (letters, digits, hyphens, dots; not an IP).',
+    ],
   ],
   [
     "hostname that is an IP",
     (r) => (v(r).hostname = "10.50.6.62"),
-    ['casd-registry:hostname = "10.50.6.62": is not a fully qualified DNS name. Fix: set hostname to a name such as reg.casd.local (letters, digits, hyphens, dots; not an IP).'],
+    [
+      'casd-registry:hostname = "10.50.6.62": is not a fully qualified DNS name. Fix: set hostname to a name such as reg.casd.local (letters, digits, hyphens, dots; not an IP).',
+    ],
   ],
   [
     "invalid IP",
     (r) => (v(r).registryHost.address = "10.50.6.300"),
-    ['casd-registry:registryHost.address = "10.50.6.300": is not an IPv4 or IPv6 address. Fix: set registryHost.address to the host\'s IP address.'],
+    [
+      'casd-registry:registryHost.address = "10.50.6.300": is not an IPv4 or IPv6 address. Fix: set registryHost.address to the host\'s IP address.',
+    ],
   ],
   [
     "missing host key",
@@ -121,63 +162,85 @@ const CASES: Array<[string, Mutate, string[]]> = [
     "malformed host key",
     (r) => (v(r).registryHost.hostKey = "ssh-ed25519 AAAAB3NzaC1yc2E"),
     [
-      'casd-registry:registryHost.hostKey = "ssh-ed25519 AAAAB3NzaC1yc2E": is not an OpenSSH public key line. Fix: set registryHost.hostKey to \'<type> <base64>\' as in the host\'s /etc/ssh/ssh_host_ed25519_key.pub.',
+      "casd-registry:registryHost.hostKey = \"ssh-ed25519 AAAAB3NzaC1yc2E\": is not an OpenSSH public key line. Fix: set registryHost.hostKey to '<type> <base64>' as in the host's /etc/ssh/ssh_host_ed25519_key.pub.",
     ],
   ],
   [
     "port out of range",
     (r) => (v(r).registryHost.port = 70000),
-    ["casd-registry:registryHost.port = 70000: is out of range (1 to 65535). Fix: set registryHost.port to a value between 1 and 65535."],
+    [
+      "casd-registry:registryHost.port = 70000: is out of range (1 to 65535). Fix: set registryHost.port to a value between 1 and 65535.",
+    ],
   ],
   [
     "key algorithm not allowed",
     (r) => (v(r).pki = { ca: { keyAlgorithm: "ED25519" } }),
-    ['casd-registry:pki.ca.keyAlgorithm = "ED25519": is not one of ECDSA, RSA. Fix: set pki.ca.keyAlgorithm to one of ECDSA, RSA.'],
+    [
+      'casd-registry:pki.ca.keyAlgorithm = "ED25519": is not one of ECDSA, RSA. Fix: set pki.ca.keyAlgorithm to one of ECDSA, RSA.',
+    ],
   ],
   [
     "RSA size not allowed",
     (r) => (v(r).pki = { ca: { keyAlgorithm: "RSA", rsaBits: 2048 } }),
-    ["casd-registry:pki.ca.rsaBits = 2048: is not an allowed RSA key size (3072 or 4096). Fix: set pki.ca.rsaBits to 3072 or 4096."],
+    [
+      "casd-registry:pki.ca.rsaBits = 2048: is not an allowed RSA key size (3072 or 4096). Fix: set pki.ca.rsaBits to 3072 or 4096.",
+    ],
   ],
   [
     "ECDSA curve not allowed (the provider's P224 default)",
     (r) => (v(r).pki = { server: { ecdsaCurve: "P224" } }),
-    ['casd-registry:pki.server.ecdsaCurve = "P224": is not one of P256, P384. Fix: set pki.server.ecdsaCurve to one of P256, P384.'],
+    [
+      'casd-registry:pki.server.ecdsaCurve = "P224": is not one of P256, P384. Fix: set pki.server.ecdsaCurve to one of P256, P384.',
+    ],
   ],
   [
     "server validity out of range",
     (r) => (v(r).pki = { server: { validityHours: 8760 } }),
-    ["casd-registry:pki.server.validityHours = 8760: is out of range (24 to 4800 hours). Fix: set pki.server.validityHours to a value between 24 and 4800 hours."],
+    [
+      "casd-registry:pki.server.validityHours = 8760: is out of range (24 to 4800 hours). Fix: set pki.server.validityHours to a value between 24 and 4800 hours.",
+    ],
   ],
   [
     "CA validity out of range",
     (r) => (v(r).pki = { ca: { validityHours: 100 } }),
-    ["casd-registry:pki.ca.validityHours = 100: is out of range (8760 to 219000 hours). Fix: set pki.ca.validityHours to a value between 8760 and 219000 hours."],
+    [
+      "casd-registry:pki.ca.validityHours = 100: is out of range (8760 to 219000 hours). Fix: set pki.ca.validityHours to a value between 8760 and 219000 hours.",
+    ],
   ],
   [
     "early renewal not smaller than validity",
     (r) => (v(r).pki = { server: { validityHours: 2000, earlyRenewalHours: 2000 } }),
-    ["casd-registry:pki.server.earlyRenewalHours = 2000: is not smaller than pki.server.validityHours (2000). Fix: set pki.server.earlyRenewalHours below the validity, e.g. 666 (a third)."],
+    [
+      "casd-registry:pki.server.earlyRenewalHours = 2000: is not smaller than pki.server.validityHours (2000). Fix: set pki.server.earlyRenewalHours below the validity, e.g. 666 (a third).",
+    ],
   ],
   [
     "duplicate client names",
     (r) => (v(r).clients[1].name = "node-1"),
-    ['casd-registry:clients[1].name = "node-1": duplicates clients[0].name. Fix: give every client a unique name.'],
+    [
+      'casd-registry:clients[1].name = "node-1": duplicates clients[0].name. Fix: give every client a unique name.',
+    ],
   ],
   [
     "empty client runtime list",
     (r) => (v(r).clients[0].runtimes = []),
-    ["casd-registry:clients[0].runtimes = []: is empty: the node would trust nothing. Fix: list at least one of docker, containerd, podman, os, k3s, rke2."],
+    [
+      "casd-registry:clients[0].runtimes = []: is empty: the node would trust nothing. Fix: list at least one of docker, containerd, podman, os, k3s, rke2.",
+    ],
   ],
   [
     "unknown client runtime",
     (r) => (v(r).clients[1].runtimes = ["os", "cri-o"]),
-    ['casd-registry:clients[1].runtimes = "cri-o": is not a known runtime. Fix: use docker, containerd, podman, os, k3s, rke2.'],
+    [
+      'casd-registry:clients[1].runtimes = "cri-o": is not a known runtime. Fix: use docker, containerd, podman, os, k3s, rke2.',
+    ],
   ],
   [
     "missing SSH private key",
     (r) => delete r.secrets.sshPrivateKey,
-    ['casd-registry:sshPrivateKey = (unset): is required to reach the registry host and the client nodes. Fix: pulumi config set --secret sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)".'],
+    [
+      'casd-registry:sshPrivateKey = (unset): is required to reach the registry host and the client nodes. Fix: pulumi config set --secret sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)".',
+    ],
   ],
   [
     "secret stored in plain text",
@@ -189,7 +252,9 @@ const CASES: Array<[string, Mutate, string[]]> = [
   [
     "Harbor default password",
     (r) => (r.secrets.harborAdminPassword = "Harbor12345"),
-    ["casd-registry:harborAdminPassword = [secret]: is a default value published with Harbor. Fix: choose a new password: pulumi config set --secret harborAdminPassword <a strong password>."],
+    [
+      "casd-registry:harborAdminPassword = [secret]: is a default value published with Harbor. Fix: choose a new password: pulumi config set --secret harborAdminPassword <a strong password>.",
+    ],
   ],
   [
     "weak database password",
@@ -201,17 +266,23 @@ const CASES: Array<[string, Mutate, string[]]> = [
   [
     "installer checksum that is not a sha256",
     (r) => (v(r).harbor.installerSha256 = "abc"),
-    ['casd-registry:harbor.installerSha256 = "abc": is not a sha256 (64 lowercase hex digits). Fix: set harbor.installerSha256 to the output of sha256sum <file>.'],
+    [
+      'casd-registry:harbor.installerSha256 = "abc": is not a sha256 (64 lowercase hex digits). Fix: set harbor.installerSha256 to the output of sha256sum <file>.',
+    ],
   ],
   [
     "a misspelt key",
     (r) => (v(r).registryHost.adress = "10.0.0.1"),
-    ['casd-registry:registryHost.adress = "10.0.0.1": is not a known setting. Fix: did you mean registryHost.address? Rename it.'],
+    [
+      'casd-registry:registryHost.adress = "10.0.0.1": is not a known setting. Fix: did you mean registryHost.address? Rename it.',
+    ],
   ],
   [
     "relative data directory",
     (r) => (v(r).registryHost.dataDir = "data"),
-    ["casd-registry:registryHost.dataDir = \"data\": must be an absolute path of letters, digits, '.', '_', '-' and '/' (not / itself). Fix: set registryHost.dataDir to a path such as /data."],
+    [
+      "casd-registry:registryHost.dataDir = \"data\": must be an absolute path of letters, digits, '.', '_', '-' and '/' (not / itself). Fix: set registryHost.dataDir to a path such as /data.",
+    ],
   ],
   [
     "provided CA without its certificate and key",
@@ -236,7 +307,7 @@ const CASES: Array<[string, Mutate, string[]]> = [
     "http off with the offline installer",
     (r) => (v(r).harbor.http = "off"),
     [
-      "casd-registry:harbor.http = \"off\": cannot be honoured by the offline installer (Harbor's nginx always listens on the http port and redirects). Fix: set harbor.http to redirect, and close harbor.httpPort at the host firewall if it must not answer.",
+      'casd-registry:harbor.http = "off": cannot be honoured by the offline installer (Harbor\'s nginx always listens on the http port and redirects). Fix: set harbor.http to redirect, and close harbor.httpPort at the host firewall if it must not answer.',
     ],
   ],
   [
@@ -244,17 +315,22 @@ const CASES: Array<[string, Mutate, string[]]> = [
     (r) => {
       v(r).deploy = "distribution";
       v(r).registryHost.bastion = { address: "10.50.6.1", hostKey: HOST_KEY };
-      v(r).distribution = { imageArchivePath: "offline/bundle/registry.tar", imageArchiveSha256: "c".repeat(64) };
+      v(r).distribution = {
+        imageArchivePath: "offline/bundle/registry.tar",
+        imageArchiveSha256: "c".repeat(64),
+      };
       r.secrets.distributionPassword = "Distr1butionPassw0rd";
     },
     [
-      'casd-registry:registryHost.bastion = "10.50.6.1": is not supported with the Distribution registry (the docker provider\'s ssh pins only the registry host\'s key). Fix: reach the registry host directly, or use deploy compose.',
+      "casd-registry:registryHost.bastion = \"10.50.6.1\": is not supported with the Distribution registry (the docker provider's ssh pins only the registry host's key). Fix: reach the registry host directly, or use deploy compose.",
     ],
   ],
   [
     "an invalid extra SAN",
     (r) => (v(r).pki = { server: { extraDnsNames: ["ok.casd.local", "bad name"] } }),
-    ['casd-registry:pki.server.extraDnsNames = "bad name": is not a DNS name. Fix: use names of letters, digits and hyphens separated by dots in pki.server.extraDnsNames.'],
+    [
+      'casd-registry:pki.server.extraDnsNames = "bad name": is not a DNS name. Fix: use names of letters, digits and hyphens separated by dots in pki.server.extraDnsNames.',
+    ],
   ],
 ];
 
@@ -281,7 +357,12 @@ describe("parseStackConfig: each bad input is reported with key, value and fix",
     }
     expect(err).toBeInstanceOf(ConfigError);
     const e = err as ConfigError;
-    expect(e.problems.map((p) => p.key)).toEqual(["hostname", "deploy", "registryHost.hostKey", "clients[0].runtimes"]);
+    expect(e.problems.map((p) => p.key)).toEqual([
+      "hostname",
+      "deploy",
+      "registryHost.hostKey",
+      "clients[0].runtimes",
+    ]);
     expect(e.message.split("\n")[0]).toBe("Stack config has 4 problems; nothing was changed:");
   });
 
@@ -306,7 +387,10 @@ describe("a provided CA is checked against its key", () => {
   it("refuses a key that does not belong to the certificate", async () => {
     const { materializeTls } = await import("../support/x509");
     const { unwrap } = await import("../support/mocks");
-    const key = await materializeTls("tls:index/privateKey:PrivateKey", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+    const key = await materializeTls("tls:index/privateKey:PrivateKey", {
+      algorithm: "ECDSA",
+      ecdsaCurve: "P256",
+    });
     const cert = await materializeTls("tls:index/selfSignedCert:SelfSignedCert", {
       privateKeyPem: key.privateKeyPem,
       subject: { commonName: "Site CA" },
@@ -314,7 +398,9 @@ describe("a provided CA is checked against its key", () => {
       allowedUses: ["cert_signing"],
       validityPeriodHours: 100,
     });
-    const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "sec1", format: "pem" }).toString();
+    const other = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ type: "sec1", format: "pem" })
+      .toString();
     const raw = base();
     v(raw).pki = { caSource: "provided" };
     v(raw).pkiCaCertPem = cert.certPem;

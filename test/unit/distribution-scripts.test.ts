@@ -67,15 +67,39 @@ health:
   });
 
   test.each([
-    ["host network mirror", { instance: "mirror", hostname: "mirror.casd.local", listenPort: 5443, debugPort: 5444 }, ["  addr: :5443", "    addr: 127.0.0.1:5444", "    realm: mirror.casd.local", "    instance: mirror"]],
-    ["deletes enabled, other file names", { deleteEnabled: true, certFile: "chain.pem", keyFile: "key.pem" }, ["    enabled: true\n  cache:", "    certificate: /certs/chain.pem", "    key: /certs/key.pem"]],
+    [
+      "host network mirror",
+      { instance: "mirror", hostname: "mirror.casd.local", listenPort: 5443, debugPort: 5444 },
+      [
+        "  addr: :5443",
+        "    addr: 127.0.0.1:5444",
+        "    realm: mirror.casd.local",
+        "    instance: mirror",
+      ],
+    ],
+    [
+      "deletes enabled, other file names",
+      { deleteEnabled: true, certFile: "chain.pem", keyFile: "key.pem" },
+      [
+        "    enabled: true\n  cache:",
+        "    certificate: /certs/chain.pem",
+        "    key: /certs/key.pem",
+      ],
+    ],
   ] as const)("%s", (_l, over, lines) => {
     const text = s.renderRegistryConfig({ ...CONFIG_ARGS, ...over });
     for (const l of lines) expect(text).toContain(`${l}\n`);
   });
 
   test("healthcheck probes the debug listener with busybox wget", () => {
-    expect(s.healthcheckTest(5444)).toEqual(["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5444/debug/health"]);
+    expect(s.healthcheckTest(5444)).toEqual([
+      "CMD",
+      "wget",
+      "-q",
+      "-O",
+      "/dev/null",
+      "http://127.0.0.1:5444/debug/health",
+    ]);
   });
 
   test("instance paths", () => {
@@ -91,15 +115,77 @@ health:
 
 const SHA = "a".repeat(64);
 const SCRIPTS: Array<[string, string]> = [
-  ["load", s.renderLoadScript({ journal: "registry-load", archivePath: "/opt/casd-registry/images/registry-aaaa-registry.tar", sha256: SHA, image: "registry:2.8.3" })],
-  ["load (delete)", s.renderLoadDeleteScript({ journal: "registry-load", archivePath: "/opt/casd-registry/images/registry-aaaa-registry.tar" })],
-  ["config", s.renderConfigScript({ journal: "registry-config", storageDir: "/data/distribution-registry", etcDir: "/opt/casd-registry/distribution-registry/etc", configPath: "/opt/casd-registry/distribution-registry/etc/config.yml", config: s.renderRegistryConfig(CONFIG_ARGS) })],
-  ["config (delete)", s.renderConfigDeleteScript({ journal: "registry-config", storageDir: "/data/distribution-registry" })],
-  ["auth", s.renderAuthScript({ journal: "registry-auth", authDir: "/opt/x/auth", htpasswdPath: "/opt/x/auth/htpasswd" })],
+  [
+    "load",
+    s.renderLoadScript({
+      journal: "registry-load",
+      archivePath: "/opt/casd-registry/images/registry-aaaa-registry.tar",
+      sha256: SHA,
+      image: "registry:2.8.3",
+    }),
+  ],
+  [
+    "load (delete)",
+    s.renderLoadDeleteScript({
+      journal: "registry-load",
+      archivePath: "/opt/casd-registry/images/registry-aaaa-registry.tar",
+    }),
+  ],
+  [
+    "config",
+    s.renderConfigScript({
+      journal: "registry-config",
+      storageDir: "/data/distribution-registry",
+      etcDir: "/opt/casd-registry/distribution-registry/etc",
+      configPath: "/opt/casd-registry/distribution-registry/etc/config.yml",
+      config: s.renderRegistryConfig(CONFIG_ARGS),
+    }),
+  ],
+  [
+    "config (delete)",
+    s.renderConfigDeleteScript({
+      journal: "registry-config",
+      storageDir: "/data/distribution-registry",
+    }),
+  ],
+  [
+    "auth",
+    s.renderAuthScript({
+      journal: "registry-auth",
+      authDir: "/opt/x/auth",
+      htpasswdPath: "/opt/x/auth/htpasswd",
+    }),
+  ],
   ["auth (delete)", s.renderAuthDeleteScript({ journal: "registry-auth" })],
-  ["health", s.renderHealthScript({ container: "casd-registry", hostname: "reg.casd.local", port: 5000, caPath: "/etc/casd-registry/tls/ca.crt", username: "casd", attempts: 60 })],
-  ["harbor-images", s.renderMirrorPushScript({ journal: "mirror-harbor-images", archivePath: "/opt/casd-registry/images/mirror-bbbb-harbor.v2.15.1.tar.gz", sha256: SHA, registry: "10.50.6.62:5443", caPath: "/etc/casd-registry/tls/ca.crt", username: "casd" })],
-  ["harbor-images (delete)", s.renderMirrorPushDeleteScript({ journal: "mirror-harbor-images", archivePath: "/opt/casd-registry/images/mirror-bbbb-harbor.v2.15.1.tar.gz" })],
+  [
+    "health",
+    s.renderHealthScript({
+      container: "casd-registry",
+      hostname: "reg.casd.local",
+      port: 5000,
+      caPath: "/etc/casd-registry/tls/ca.crt",
+      username: "casd",
+      attempts: 60,
+    }),
+  ],
+  [
+    "harbor-images",
+    s.renderMirrorPushScript({
+      journal: "mirror-harbor-images",
+      archivePath: "/opt/casd-registry/images/mirror-bbbb-harbor.v2.15.1.tar.gz",
+      sha256: SHA,
+      registry: "10.50.6.62:5443",
+      caPath: "/etc/casd-registry/tls/ca.crt",
+      username: "casd",
+    }),
+  ],
+  [
+    "harbor-images (delete)",
+    s.renderMirrorPushDeleteScript({
+      journal: "mirror-harbor-images",
+      archivePath: "/opt/casd-registry/images/mirror-bbbb-harbor.v2.15.1.tar.gz",
+    }),
+  ],
 ];
 
 describe("shellcheck", () => {
@@ -108,13 +194,17 @@ describe("shellcheck", () => {
   });
   test.each(SCRIPTS)("%s passes shellcheck and bash -n, also wrapped for sudo", (_l, script) => {
     expect(shellcheckFindings(script)).toEqual([]);
-    expect(spawnSync("bash", ["-n", "-c", remoteInvocation(script, { sudo: false })]).status).toBe(0);
+    expect(spawnSync("bash", ["-n", "-c", remoteInvocation(script, { sudo: false })]).status).toBe(
+      0,
+    );
     expect(remoteInvocation(script, { sudo: true }).startsWith("sudo -n bash -c '")).toBe(true);
   });
   test("each script prints exactly one result line naming its step", () => {
     for (const [label, script] of SCRIPTS) {
       const step = label.replace(/ \(delete\)$/, "");
-      expect(script.match(/echo 'casd: [^']*: changed'/g)).toEqual([`echo 'casd: ${label.includes("delete") ? `${step} (delete)` : step}: changed'`]);
+      expect(script.match(/echo 'casd: [^']*: changed'/g)).toEqual([
+        `echo 'casd: ${label.includes("delete") ? `${step} (delete)` : step}: changed'`,
+      ]);
     }
   });
   test("no script reads a secret from anywhere but stdin: no password variable on any command line", () => {
@@ -133,7 +223,12 @@ describe("bash helpers on fabricated archives (no docker needed)", () => {
 
   /** Runs the load script's helper functions (prelude + ARCHIVE functions) with `tail` appended. */
   function helpers(tail: string): { code: number | null; stdout: string; stderr: string } {
-    const load = s.renderLoadScript({ journal: "t", archivePath: "/nonexistent", sha256: SHA, image: "x:1" });
+    const load = s.renderLoadScript({
+      journal: "t",
+      archivePath: "/nonexistent",
+      sha256: SHA,
+      image: "x:1",
+    });
     // Keep the prelude and the function definitions, drop the step's own commands.
     const cut = load.indexOf("ARCHIVE='/nonexistent'");
     const script = `${load.slice(0, cut)}\n${tail}\n`.replace("umask 077", "umask 022");
@@ -173,7 +268,11 @@ describe("bash helpers on fabricated archives (no docker needed)", () => {
     fs.writeFileSync(path.join(d, "other"), "x");
     const a = path.join(dir, "not-docker.tar");
     spawnSync("tar", ["-cf", a, "-C", d, "other"]);
-    expect(helpers(`casd_archive_entries ${JSON.stringify(a)}`)).toEqual({ code: 1, stdout: "", stderr: `casd: error: ${a} is not a docker save archive (no manifest.json)\n` });
+    expect(helpers(`casd_archive_entries ${JSON.stringify(a)}`)).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `casd: error: ${a} is not a docker save archive (no manifest.json)\n`,
+    });
   });
 
   test("casd_verify_archive names both checksums and the fix", () => {
@@ -185,15 +284,32 @@ describe("bash helpers on fabricated archives (no docker needed)", () => {
       stdout: "",
       stderr: `casd: error: ${a} has sha256 ${have}, expected ${SHA}: the bundle is corrupt or not the one configured; copy it again and check the sha256 in config\n`,
     });
-    expect(helpers(`casd_verify_archive ${JSON.stringify(a)} ${have}; stat -c '%a' ${JSON.stringify(a)}; echo "changed=$CASD_CHANGED"`)).toEqual({ code: 0, stdout: "600\nchanged=1\n", stderr: "" });
-    expect(helpers(`casd_verify_archive ${JSON.stringify(path.join(dir, "absent.tar"))} ${have}`).stderr).toBe(`casd: error: ${path.join(dir, "absent.tar")} is missing: the upload step must run first\n`);
+    expect(
+      helpers(
+        `casd_verify_archive ${JSON.stringify(a)} ${have}; stat -c '%a' ${JSON.stringify(a)}; echo "changed=$CASD_CHANGED"`,
+      ),
+    ).toEqual({ code: 0, stdout: "600\nchanged=1\n", stderr: "" });
+    expect(
+      helpers(`casd_verify_archive ${JSON.stringify(path.join(dir, "absent.tar"))} ${have}`).stderr,
+    ).toBe(
+      `casd: error: ${path.join(dir, "absent.tar")} is missing: the upload step must run first\n`,
+    );
   });
 
   test("the auth step accepts one bcrypt htpasswd line on stdin and refuses anything else", () => {
     const authDir = path.join(dir, "auth");
-    const script = s.renderAuthScript({ journal: "unit-auth", authDir, htpasswdPath: path.join(authDir, "htpasswd") }).replace("CASD_UNDO_ROOT=/var/lib/casd-registry-undo", `CASD_UNDO_ROOT=${dir}/undo`);
+    const script = s
+      .renderAuthScript({
+        journal: "unit-auth",
+        authDir,
+        htpasswdPath: path.join(authDir, "htpasswd"),
+      })
+      .replace("CASD_UNDO_ROOT=/var/lib/casd-registry-undo", `CASD_UNDO_ROOT=${dir}/undo`);
     const bad = spawnSync("bash", ["-c", script], { input: "casd:plaintext\n", encoding: "utf8" });
-    expect([bad.status, bad.stderr]).toEqual([1, "casd: error: stdin is not one htpasswd line with a bcrypt hash\n"]);
+    expect([bad.status, bad.stderr]).toEqual([
+      1,
+      "casd: error: stdin is not one htpasswd line with a bcrypt hash\n",
+    ]);
     expect(fs.existsSync(authDir)).toBe(false);
     if (process.getuid?.() !== 0) return; // chown root needs root; the lab covers it otherwise
     const line = "casd:$2b$10$abcdefghijklmnopqrstuu0123456789012345678901234567890\n";
@@ -203,8 +319,12 @@ describe("bash helpers on fabricated archives (no docker needed)", () => {
     expect((fs.statSync(path.join(authDir, "htpasswd")).mode & 0o777).toString(8)).toBe("400");
     const again = spawnSync("bash", ["-c", script], { input: line, encoding: "utf8" });
     expect(again.stdout).toBe("casd: auth: unchanged\n");
-    const undo = s.renderAuthDeleteScript({ journal: "unit-auth" }).replace("CASD_UNDO_ROOT=/var/lib/casd-registry-undo", `CASD_UNDO_ROOT=${dir}/undo`);
-    expect(spawnSync("bash", ["-c", undo], { encoding: "utf8" }).stdout).toBe("casd: auth (delete): changed\n");
+    const undo = s
+      .renderAuthDeleteScript({ journal: "unit-auth" })
+      .replace("CASD_UNDO_ROOT=/var/lib/casd-registry-undo", `CASD_UNDO_ROOT=${dir}/undo`);
+    expect(spawnSync("bash", ["-c", undo], { encoding: "utf8" }).stdout).toBe(
+      "casd: auth (delete): changed\n",
+    );
     expect(fs.existsSync(authDir)).toBe(false);
   });
 });

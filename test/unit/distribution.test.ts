@@ -10,12 +10,19 @@ import * as path from "node:path";
 import type * as pulumiType from "@pulumi/pulumi";
 import type { DistributionRegistryArgs } from "../../infra/distribution";
 import * as scripts from "../../infra/distribution/scripts";
-import { dockerSshOpts, dockerHostUrl, htpasswdLine, parseLoadedImageId, resolveDistributionArgs } from "../../infra/distribution";
+import {
+  dockerSshOpts,
+  dockerHostUrl,
+  htpasswdLine,
+  parseLoadedImageId,
+  resolveDistributionArgs,
+} from "../../infra/distribution";
 import { remoteInvocation, sha256Hex } from "../../infra/remote/script";
 import { containsSecret, RecordingMocks, valueOf } from "../support/mocks";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9m9e5p3Jq0Yv1Xq1c1n7rS0m7E0fM3M2cQm2vO2r8T";
-const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc3NoLWtleQ==\n-----END OPENSSH PRIVATE KEY-----\n";
+const SSH_KEY =
+  "-----BEGIN OPENSSH PRIVATE KEY-----\nc3NoLWtleQ==\n-----END OPENSSH PRIVATE KEY-----\n";
 const PASSWORD = "Distr1butionPassw0rd";
 const IMAGE_ID = `sha256:${"4".repeat(64)}`;
 const SHA = "a".repeat(64);
@@ -47,16 +54,32 @@ function baseArgs(over: Partial<DistributionRegistryArgs> = {}): DistributionReg
 interface Built {
   pulumi: typeof pulumiType;
   mocks: RecordingMocks;
-  opts: Map<string, { parentName?: string; dependsOnNames: string[]; providerName?: string; deleteBeforeReplace?: boolean; additionalSecretOutputs?: string[] }>;
+  opts: Map<
+    string,
+    {
+      parentName?: string;
+      dependsOnNames: string[];
+      providerName?: string;
+      deleteBeforeReplace?: boolean;
+      additionalSecretOutputs?: string[];
+    }
+  >;
   reg: import("../../infra/distribution").DistributionRegistry;
 }
 
-async function build(args: (p: typeof pulumiType) => DistributionRegistryArgs, name = "registry"): Promise<Built> {
+async function build(
+  args: (p: typeof pulumiType) => DistributionRegistryArgs,
+  name = "registry",
+): Promise<Built> {
   jest.resetModules();
   const pulumi: typeof pulumiType = await import("@pulumi/pulumi");
   const mocks = new RecordingMocks((a) => {
     if (a.type === "command:remote:Command") {
-      const stdout = a.name.endsWith("-load") ? `casd: load: image ${IMAGE_ID}\ncasd: load: changed` : a.name.endsWith("-harbor-images") ? "casd: harbor-images: 10 pushed, 0 already in 10.50.6.62:5443\ncasd: harbor-images: changed" : `casd: ${a.name}: unchanged`;
+      const stdout = a.name.endsWith("-load")
+        ? `casd: load: image ${IMAGE_ID}\ncasd: load: changed`
+        : a.name.endsWith("-harbor-images")
+          ? "casd: harbor-images: 10 pushed, 0 already in 10.50.6.62:5443\ncasd: harbor-images: changed"
+          : `casd: ${a.name}: unchanged`;
       return { ...a.inputs, stdout, stderr: "" };
     }
     return undefined;
@@ -86,7 +109,13 @@ const run = (s: string): string => remoteInvocation(s, { sudo: false });
 describe("DistributionRegistry (deploy: distribution, defaults)", () => {
   let b: Built;
   beforeAll(async () => {
-    b = await build((p) => baseArgs({ password: p.secret(PASSWORD), ready: p.output(true), tlsRevision: "ca-fp+chain-hash" }));
+    b = await build((p) =>
+      baseArgs({
+        password: p.secret(PASSWORD),
+        ready: p.output(true),
+        tlsRevision: "ca-fp+chain-hash",
+      }),
+    );
   });
 
   test("registers exactly the component, the docker provider and container, and five steps", () => {
@@ -106,11 +135,16 @@ describe("DistributionRegistry (deploy: distribution, defaults)", () => {
 
   test("children of the component, ordered by dependsOn, the container on the component's own provider", () => {
     const get = (n: string) => b.opts.get(`registry-${n}`)!;
-    for (const n of ["archive", "load", "config", "auth", "docker", "container", "health"]) expect(get(n).parentName).toBe("registry");
+    for (const n of ["archive", "load", "config", "auth", "docker", "container", "health"])
+      expect(get(n).parentName).toBe("registry");
     expect(get("load").dependsOnNames).toEqual(["registry-archive"]);
     expect(get("config").dependsOnNames).toEqual([]);
     expect(get("auth").dependsOnNames).toEqual(["registry-config"]);
-    expect(get("container").dependsOnNames).toEqual(["registry-load", "registry-config", "registry-auth"]);
+    expect(get("container").dependsOnNames).toEqual([
+      "registry-load",
+      "registry-config",
+      "registry-auth",
+    ]);
     expect(get("container").providerName).toBe("registry-docker");
     expect(get("container").deleteBeforeReplace).toBe(true);
     expect(get("health").dependsOnNames).toEqual(["registry-container"]);
@@ -121,7 +155,8 @@ describe("DistributionRegistry (deploy: distribution, defaults)", () => {
 
   test("docker provider: ssh URL and options that pin the host key; no private key anywhere in it", () => {
     const p = b.mocks.byName("registry-docker");
-    const sshOpts = typeof p.inputs.sshOpts === "string" ? JSON.parse(p.inputs.sshOpts) : p.inputs.sshOpts;
+    const sshOpts =
+      typeof p.inputs.sshOpts === "string" ? JSON.parse(p.inputs.sshOpts) : p.inputs.sshOpts;
     expect(p.inputs.host).toBe("ssh://root@10.50.6.62:22");
     expect(sshOpts).toEqual([
       "-o", "StrictHostKeyChecking=yes",
@@ -136,29 +171,66 @@ describe("DistributionRegistry (deploy: distribution, defaults)", () => {
 
   test("archive upload: the bundle file to a content-named path under the install dir", async () => {
     const c = b.mocks.byName("registry-archive");
-    expect(c.inputs.remotePath).toBe(`/opt/casd-registry/images/registry-${SHA.slice(0, 16)}-registry-2.8.3.tar`);
+    expect(c.inputs.remotePath).toBe(
+      `/opt/casd-registry/images/registry-${SHA.slice(0, 16)}-registry-2.8.3.tar`,
+    );
     expect(await (c.rawInputs.source as { path: Promise<string> }).path).toBe(ARCHIVE);
     expect(c.inputs.triggers).toEqual([SHA]);
-    expect(c.inputs.connection).toEqual({ host: "10.50.6.62", port: 22, user: "root", hostKey: HOST_KEY, privateKey: SSH_KEY, dialErrorLimit: 10, perDialTimeout: 15 });
+    expect(c.inputs.connection).toEqual({
+      host: "10.50.6.62",
+      port: 22,
+      user: "root",
+      hostKey: HOST_KEY,
+      privateKey: SSH_KEY,
+      dialErrorLimit: 10,
+      perDialTimeout: 15,
+    });
     expect(containsSecret(c.rawInputs.connection)).toBe(true);
   });
 
   test("load, config, auth: rendered scripts, deletes and triggers", () => {
     const remote = `/opt/casd-registry/images/registry-${SHA.slice(0, 16)}-registry-2.8.3.tar`;
-    const la = { journal: "registry-load", archivePath: remote, sha256: SHA, image: "registry:2.8.3" };
+    const la = {
+      journal: "registry-load",
+      archivePath: remote,
+      sha256: SHA,
+      image: "registry:2.8.3",
+    };
     const load = b.mocks.byName("registry-load");
     expect(load.inputs.create).toBe(run(scripts.renderLoadScript(la)));
     expect(load.inputs.delete).toBe(run(scripts.renderLoadDeleteScript(la)));
-    expect(load.inputs.triggers).toEqual([sha256Hex(scripts.renderLoadScript(la), scripts.renderLoadDeleteScript(la))]);
+    expect(load.inputs.triggers).toEqual([
+      sha256Hex(scripts.renderLoadScript(la), scripts.renderLoadDeleteScript(la)),
+    ]);
 
-    const config = scripts.renderRegistryConfig({ instance: "registry", hostname: "reg.casd.local", listenPort: 5000, debugPort: 5001, certFile: "fullchain.crt", keyFile: "server.key", deleteEnabled: false });
-    const ca = { journal: "registry-config", storageDir: "/data/distribution-registry", etcDir: "/opt/casd-registry/distribution-registry/etc", configPath: "/opt/casd-registry/distribution-registry/etc/config.yml", config };
+    const config = scripts.renderRegistryConfig({
+      instance: "registry",
+      hostname: "reg.casd.local",
+      listenPort: 5000,
+      debugPort: 5001,
+      certFile: "fullchain.crt",
+      keyFile: "server.key",
+      deleteEnabled: false,
+    });
+    const ca = {
+      journal: "registry-config",
+      storageDir: "/data/distribution-registry",
+      etcDir: "/opt/casd-registry/distribution-registry/etc",
+      configPath: "/opt/casd-registry/distribution-registry/etc/config.yml",
+      config,
+    };
     const cfg = b.mocks.byName("registry-config");
     expect(cfg.inputs.create).toBe(run(scripts.renderConfigScript(ca)));
     expect(cfg.inputs.delete).toBe(run(scripts.renderConfigDeleteScript(ca)));
-    expect(cfg.inputs.triggers).toEqual([sha256Hex(scripts.renderConfigScript(ca), scripts.renderConfigDeleteScript(ca))]);
+    expect(cfg.inputs.triggers).toEqual([
+      sha256Hex(scripts.renderConfigScript(ca), scripts.renderConfigDeleteScript(ca)),
+    ]);
 
-    const aa = { journal: "registry-auth", authDir: "/opt/casd-registry/distribution-registry/auth", htpasswdPath: "/opt/casd-registry/distribution-registry/auth/htpasswd" };
+    const aa = {
+      journal: "registry-auth",
+      authDir: "/opt/casd-registry/distribution-registry/auth",
+      htpasswdPath: "/opt/casd-registry/distribution-registry/auth/htpasswd",
+    };
     const auth = b.mocks.byName("registry-auth");
     expect(auth.inputs.create).toBe(run(scripts.renderAuthScript(aa)));
     expect(auth.inputs.delete).toBe(run(scripts.renderAuthDeleteScript(aa)));
@@ -171,16 +243,34 @@ describe("DistributionRegistry (deploy: distribution, defaults)", () => {
     expect(auth.inputs.stdin).toBe(`${line}\n`);
     expect(containsSecret(auth.rawInputs.stdin)).toBe(true);
     expect(auth.inputs.logging).toBe("none");
-    const aa = { journal: "registry-auth", authDir: "/opt/casd-registry/distribution-registry/auth", htpasswdPath: "/opt/casd-registry/distribution-registry/auth/htpasswd" };
-    expect(auth.inputs.triggers).toEqual([sha256Hex(scripts.renderAuthScript(aa), scripts.renderAuthDeleteScript(aa), sha256Hex(line))]);
+    const aa = {
+      journal: "registry-auth",
+      authDir: "/opt/casd-registry/distribution-registry/auth",
+      htpasswdPath: "/opt/casd-registry/distribution-registry/auth/htpasswd",
+    };
+    expect(auth.inputs.triggers).toEqual([
+      sha256Hex(scripts.renderAuthScript(aa), scripts.renderAuthDeleteScript(aa), sha256Hex(line)),
+    ]);
     expect(containsSecret(auth.rawInputs.triggers)).toBe(true);
   });
 
   test("container: the loaded image id, restart always, published port, mounts (certs, auth, config read-only), healthcheck, wait", () => {
     const c = b.mocks.byName("registry-container");
     const line = htpasswdLine("registry", "casd", PASSWORD);
-    const aa = { journal: "registry-auth", authDir: "/opt/casd-registry/distribution-registry/auth", htpasswdPath: "/opt/casd-registry/distribution-registry/auth/htpasswd" };
-    const config = scripts.renderRegistryConfig({ instance: "registry", hostname: "reg.casd.local", listenPort: 5000, debugPort: 5001, certFile: "fullchain.crt", keyFile: "server.key", deleteEnabled: false });
+    const aa = {
+      journal: "registry-auth",
+      authDir: "/opt/casd-registry/distribution-registry/auth",
+      htpasswdPath: "/opt/casd-registry/distribution-registry/auth/htpasswd",
+    };
+    const config = scripts.renderRegistryConfig({
+      instance: "registry",
+      hostname: "reg.casd.local",
+      listenPort: 5000,
+      debugPort: 5001,
+      certFile: "fullchain.crt",
+      keyFile: "server.key",
+      deleteEnabled: false,
+    });
     expect(c.inputs).toEqual({
       name: "casd-registry",
       image: IMAGE_ID,
@@ -191,15 +281,36 @@ describe("DistributionRegistry (deploy: distribution, defaults)", () => {
       volumes: [
         { hostPath: "/data/distribution-registry", containerPath: "/var/lib/registry" },
         { hostPath: "/etc/casd-registry/tls", containerPath: "/certs", readOnly: true },
-        { hostPath: "/opt/casd-registry/distribution-registry/auth", containerPath: "/auth", readOnly: true },
-        { hostPath: "/opt/casd-registry/distribution-registry/etc", containerPath: "/etc/docker/registry", readOnly: true },
+        {
+          hostPath: "/opt/casd-registry/distribution-registry/auth",
+          containerPath: "/auth",
+          readOnly: true,
+        },
+        {
+          hostPath: "/opt/casd-registry/distribution-registry/etc",
+          containerPath: "/etc/docker/registry",
+          readOnly: true,
+        },
       ],
-      healthcheck: { tests: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5001/debug/health"], interval: "10s", timeout: "5s", retries: 3, startPeriod: "10s" },
+      healthcheck: {
+        tests: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5001/debug/health"],
+        interval: "10s",
+        timeout: "5s",
+        retries: 3,
+        startPeriod: "10s",
+      },
       labels: [
         { label: "casd.room", value: "distribution" },
         { label: "casd.instance", value: "registry" },
         { label: "casd.config-sha256", value: sha256Hex(config) },
-        { label: "casd.auth-sha256", value: sha256Hex(scripts.renderAuthScript(aa), scripts.renderAuthDeleteScript(aa), sha256Hex(line)) },
+        {
+          label: "casd.auth-sha256",
+          value: sha256Hex(
+            scripts.renderAuthScript(aa),
+            scripts.renderAuthDeleteScript(aa),
+            sha256Hex(line),
+          ),
+        },
         { label: "casd.tls-revision", value: "ca-fp+chain-hash" },
       ],
       logDriver: "json-file",
@@ -215,7 +326,14 @@ describe("DistributionRegistry (deploy: distribution, defaults)", () => {
 
   test("health: read-only check, password on stdin as a secret, re-run when the container changes", () => {
     const h = b.mocks.byName("registry-health");
-    const script = scripts.renderHealthScript({ container: "casd-registry", hostname: "reg.casd.local", port: 5000, caPath: "/etc/casd-registry/tls/ca.crt", username: "casd", attempts: 60 });
+    const script = scripts.renderHealthScript({
+      container: "casd-registry",
+      hostname: "reg.casd.local",
+      port: 5000,
+      caPath: "/etc/casd-registry/tls/ca.crt",
+      username: "casd",
+      attempts: 60,
+    });
     expect(h.inputs.create).toBe(run(script));
     expect(h.inputs.delete).toBeUndefined();
     expect(h.inputs.stdin).toBe(`${PASSWORD}\n`);
@@ -270,17 +388,45 @@ describe("DistributionRegistry (mirror mode, host network, non-root user)", () =
 
   test("adds the Harbor archive upload and the push step, after health", () => {
     expect(b.mocks.resources.map((r) => r.name).sort()).toEqual(
-      ["mirror", "mirror-archive", "mirror-load", "mirror-config", "mirror-auth", "mirror-docker", "mirror-container", "mirror-health", "mirror-harbor-archive", "mirror-harbor-images"].sort(),
+      [
+        "mirror",
+        "mirror-archive",
+        "mirror-load",
+        "mirror-config",
+        "mirror-auth",
+        "mirror-docker",
+        "mirror-container",
+        "mirror-health",
+        "mirror-harbor-archive",
+        "mirror-harbor-images",
+      ].sort(),
     );
-    expect(b.opts.get("mirror-harbor-images")!.dependsOnNames).toEqual(["mirror-harbor-archive", "mirror-health"]);
-    expect(b.opts.get("mirror-harbor-images")!.additionalSecretOutputs).toEqual(["stdout", "stderr", "connection"]);
+    expect(b.opts.get("mirror-harbor-images")!.dependsOnNames).toEqual([
+      "mirror-harbor-archive",
+      "mirror-health",
+    ]);
+    expect(b.opts.get("mirror-harbor-images")!.additionalSecretOutputs).toEqual([
+      "stdout",
+      "stderr",
+      "connection",
+    ]);
   });
 
   test("the push script targets <address>:<port> with sudo, password on stdin", () => {
     const p = b.mocks.byName("mirror-harbor-images");
     const remote = `/opt/casd-registry/images/mirror-${HSHA.slice(0, 16)}-harbor.v2.15.1.tar.gz`;
-    const script = scripts.renderMirrorPushScript({ journal: "mirror-harbor-images", archivePath: remote, sha256: HSHA, registry: "10.50.6.62:5443", caPath: "/etc/casd-registry/tls/ca.crt", username: "casd" });
-    const del = scripts.renderMirrorPushDeleteScript({ journal: "mirror-harbor-images", archivePath: remote });
+    const script = scripts.renderMirrorPushScript({
+      journal: "mirror-harbor-images",
+      archivePath: remote,
+      sha256: HSHA,
+      registry: "10.50.6.62:5443",
+      caPath: "/etc/casd-registry/tls/ca.crt",
+      username: "casd",
+    });
+    const del = scripts.renderMirrorPushDeleteScript({
+      journal: "mirror-harbor-images",
+      archivePath: remote,
+    });
     expect(p.inputs.create).toBe(remoteInvocation(script, { sudo: true }));
     expect(p.inputs.delete).toBe(remoteInvocation(del, { sudo: true }));
     expect(p.inputs.triggers).toEqual([sha256Hex(script, del)]);
@@ -293,18 +439,41 @@ describe("DistributionRegistry (mirror mode, host network, non-root user)", () =
     const c = b.mocks.byName("mirror-container");
     expect(c.inputs.networkMode).toBe("host");
     expect(c.inputs.ports).toEqual([]);
-    expect(c.inputs.healthcheck.tests).toEqual(["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5444/debug/health"]);
+    expect(c.inputs.healthcheck.tests).toEqual([
+      "CMD",
+      "wget",
+      "-q",
+      "-O",
+      "/dev/null",
+      "http://127.0.0.1:5444/debug/health",
+    ]);
     const p = b.mocks.byName("mirror-docker");
     expect(p.inputs.host).toBe("ssh://deploy@10.50.6.62:2222");
-    const sshOpts = typeof p.inputs.sshOpts === "string" ? JSON.parse(p.inputs.sshOpts) : p.inputs.sshOpts;
-    expect(sshOpts.slice(-4)).toEqual(["-o", "IdentityFile=/home/op/.ssh/casd_ed25519", "-o", "IdentitiesOnly=yes"]);
+    const sshOpts =
+      typeof p.inputs.sshOpts === "string" ? JSON.parse(p.inputs.sshOpts) : p.inputs.sshOpts;
+    expect(sshOpts.slice(-4)).toEqual([
+      "-o",
+      "IdentityFile=/home/op/.ssh/casd_ed25519",
+      "-o",
+      "IdentitiesOnly=yes",
+    ]);
     const cfg = b.mocks.byName("mirror-config").inputs.create as string;
-    const config = scripts.renderRegistryConfig({ instance: "mirror", hostname: "mirror.casd.local", listenPort: 5443, debugPort: 5444, certFile: "fullchain.crt", keyFile: "server.key", deleteEnabled: false });
+    const config = scripts.renderRegistryConfig({
+      instance: "mirror",
+      hostname: "mirror.casd.local",
+      listenPort: 5443,
+      debugPort: 5444,
+      certFile: "fullchain.crt",
+      keyFile: "server.key",
+      deleteEnabled: false,
+    });
     expect(cfg).toContain(Buffer.from(config).toString("base64"));
   });
 
   test("summary output from the push step", async () => {
-    expect(await valueOf(b.pulumi, b.reg.harborImagesSummary)).toBe("casd: harbor-images: 10 pushed, 0 already in 10.50.6.62:5443");
+    expect(await valueOf(b.pulumi, b.reg.harborImagesSummary)).toBe(
+      "casd: harbor-images: 10 pushed, 0 already in 10.50.6.62:5443",
+    );
   });
 });
 
@@ -343,7 +512,13 @@ describe("argument validation (synchronous, all problems at once)", () => {
   });
 
   test("a mirror without its sha256, and an empty host key, are refused", () => {
-    expect(() => resolveDistributionArgs("mirror", { ...baseArgs(), hostKey: " ", harborImagesArchivePath: HARBOR })).toThrow(
+    expect(() =>
+      resolveDistributionArgs("mirror", {
+        ...baseArgs(),
+        hostKey: " ",
+        harborImagesArchivePath: HARBOR,
+      }),
+    ).toThrow(
       [
         "DistributionRegistry mirror: 2 invalid arguments; nothing was created:",
         `  - hostKey: " " is empty; pin the host's key ('<type> <base64>')`,
@@ -389,8 +564,12 @@ describe("pure helpers", () => {
   });
 
   test("dockerSshOpts keeps only type and key of the line, and refuses a non-key", () => {
-    expect(dockerSshOpts(`${HOST_KEY} root@reg`)[7]).toBe(`KnownHostsCommand=/bin/echo %H ${HOST_KEY}`);
-    expect(() => dockerSshOpts("not a key")).toThrow('dockerSshOpts: "not a key" is not an OpenSSH public key line');
+    expect(dockerSshOpts(`${HOST_KEY} root@reg`)[7]).toBe(
+      `KnownHostsCommand=/bin/echo %H ${HOST_KEY}`,
+    );
+    expect(() => dockerSshOpts("not a key")).toThrow(
+      'dockerSshOpts: "not a key" is not an OpenSSH public key line',
+    );
   });
 
   test("htpasswdLine is deterministic per instance, user and password", () => {
@@ -398,11 +577,17 @@ describe("pure helpers", () => {
     expect(htpasswdLine("registry", "casd", PASSWORD)).toBe(a);
     expect(htpasswdLine("mirror", "casd", PASSWORD)).not.toBe(a);
     expect(htpasswdLine("registry", "casd", `${PASSWORD}x`)).not.toBe(a);
-    expect(() => htpasswdLine("r", "u", "é".repeat(37))).toThrow("htpasswdLine: the password is longer than bcrypt's 72 bytes");
+    expect(() => htpasswdLine("r", "u", "é".repeat(37))).toThrow(
+      "htpasswdLine: the password is longer than bcrypt's 72 bytes",
+    );
   });
 
   test("parseLoadedImageId reads the load step's line and fails without one", () => {
-    expect(parseLoadedImageId(`casd: load: image ${IMAGE_ID}\ncasd: load: unchanged`)).toBe(IMAGE_ID);
-    expect(() => parseLoadedImageId("casd: load: unchanged")).toThrow("the load step did not report an image id:\ncasd: load: unchanged");
+    expect(parseLoadedImageId(`casd: load: image ${IMAGE_ID}\ncasd: load: unchanged`)).toBe(
+      IMAGE_ID,
+    );
+    expect(() => parseLoadedImageId("casd: load: unchanged")).toThrow(
+      "the load step did not report an image id:\ncasd: load: unchanged",
+    );
   });
 });

@@ -19,12 +19,25 @@ describe("the program loads the way the Pulumi engine loads it", () => {
       encoding: "utf8",
       timeout: 120_000,
     });
-    const seen = JSON.parse(out) as { tsNode: string; typescript: string; tsNodePath: string; exports: string[]; types: string[] };
+    const seen = JSON.parse(out) as {
+      tsNode: string;
+      typescript: string;
+      tsNodePath: string;
+      exports: string[];
+      types: string[];
+    };
     expect(seen.tsNode).toMatch(/^10\./);
     expect(seen.typescript).toMatch(/^5\./);
     expect(seen.tsNodePath).toBe(require.resolve("ts-node"));
     expect(seen.tsNodePath).not.toContain("vendor");
-    expect(seen.exports).toEqual(expect.arrayContaining(["caCertPem", "caFingerprintSha256", "hostname"]));
-    expect(seen.types).toEqual(expect.arrayContaining(["tls:index/privateKey:PrivateKey", "tls:index/locallySignedCert:LocallySignedCert"]));
+    expect(seen.exports).toEqual(
+      expect.arrayContaining(["caCertPem", "caFingerprintSha256", "hostname"]),
+    );
+    expect(seen.types).toEqual(
+      expect.arrayContaining([
+        "tls:index/privateKey:PrivateKey",
+        "tls:index/locallySignedCert:LocallySignedCert",
+      ]),
+    );
   }, 180_000);
 });

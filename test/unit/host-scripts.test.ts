@@ -223,12 +223,21 @@ describe("registryHostArgs (the composition root's wiring)", () => {
     ["distribution", {}, true, true, [5000, 5443], ["casd-registry", "casd-mirror"]],
     ["compose", { http: "off" }, false, true, [443], ["harbor"]],
     ["compose", { http: "redirect", httpPort: 443 }, false, true, [443], ["harbor"]],
-  ] as const)("deploy %s %j, mirror %s: requireDocker %s, ports %j, own containers %j", (deploy, harbor, mirror, docker, ports, own) => {
-    const c = cfg({});
-    const distribution = { ...c.distribution, mirror: { ...c.distribution.mirror, enabled: mirror, port: 5443 } };
-    const a = registryHostArgs({ ...c, deploy, harbor: { ...c.harbor, ...harbor }, distribution }, pki);
-    expect(a.requireDocker).toBe(docker);
-    expect(a.ports).toEqual(ports);
-    expect(a.registryContainers).toEqual(own);
-  });
+  ] as const)(
+    "deploy %s %j, mirror %s: requireDocker %s, ports %j, own containers %j",
+    (deploy, harbor, mirror, docker, ports, own) => {
+      const c = cfg({});
+      const distribution = {
+        ...c.distribution,
+        mirror: { ...c.distribution.mirror, enabled: mirror, port: 5443 },
+      };
+      const a = registryHostArgs(
+        { ...c, deploy, harbor: { ...c.harbor, ...harbor }, distribution },
+        pki,
+      );
+      expect(a.requireDocker).toBe(docker);
+      expect(a.ports).toEqual(ports);
+      expect(a.registryContainers).toEqual(own);
+    },
+  );
 });

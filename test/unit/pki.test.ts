@@ -28,7 +28,9 @@ describe("RegistryPki in the dev stack", () => {
   });
 
   it("registers exactly a CA key and certificate, a server key, CSR and certificate", () => {
-    const tlsResources = run.mocks.resources.filter((r) => r.type.startsWith("tls:")).map((r) => `${r.type} ${r.name}`);
+    const tlsResources = run.mocks.resources
+      .filter((r) => r.type.startsWith("tls:"))
+      .map((r) => `${r.type} ${r.name}`);
     expect(tlsResources.sort()).toEqual(
       [
         `${T.key} registry-ca-key`,
@@ -41,15 +43,25 @@ describe("RegistryPki in the dev stack", () => {
   });
 
   it("uses ECDSA P384 for the CA and P256 for the server, never the provider's defaults", () => {
-    expect(run.mocks.byName("registry-ca-key").inputs).toEqual({ algorithm: "ECDSA", ecdsaCurve: "P384" });
-    expect(run.mocks.byName("registry-server-key").inputs).toEqual({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+    expect(run.mocks.byName("registry-ca-key").inputs).toEqual({
+      algorithm: "ECDSA",
+      ecdsaCurve: "P384",
+    });
+    expect(run.mocks.byName("registry-server-key").inputs).toEqual({
+      algorithm: "ECDSA",
+      ecdsaCurve: "P256",
+    });
   });
 
   it("gives the CA its profile", () => {
     const ca = run.mocks.byName("registry-ca-cert").inputs;
     expect(ca).toEqual({
       privateKeyPem: run.mocks.byName("registry-ca-key").outputs.privateKeyPem,
-      subject: { commonName: "CASD Registry Root CA", organization: "CASD", organizationalUnit: "Platform" },
+      subject: {
+        commonName: "CASD Registry Root CA",
+        organization: "CASD",
+        organizationalUnit: "Platform",
+      },
       isCaCertificate: true,
       maxPathLength: 0,
       allowedUses: ["cert_signing", "crl_signing"],
@@ -89,7 +101,10 @@ describe("RegistryPki in the dev stack", () => {
   });
 
   it("protects the CA key and certificate, and only those", () => {
-    const protectedNames = run.options.filter((o) => o.protect).map((o) => o.name).sort();
+    const protectedNames = run.options
+      .filter((o) => o.protect)
+      .map((o) => o.name)
+      .sort();
     expect(protectedNames).toEqual(["registry-ca-cert", "registry-ca-key"]);
   });
 
@@ -118,11 +133,32 @@ describe("RegistryPki in the dev stack", () => {
 describe("RegistryPki options", () => {
   it("RSA server keys add key_encipherment; rotation counters become replacement triggers", async () => {
     const run = await dev((c) => {
-      c.pki = { ...c.pki, server: { keyAlgorithm: "RSA", rsaBits: 3072, validityHours: 2400, earlyRenewalHours: 800, rotation: 2 }, ca: { ...c.pki.ca, rotation: 1 } };
+      c.pki = {
+        ...c.pki,
+        server: {
+          keyAlgorithm: "RSA",
+          rsaBits: 3072,
+          validityHours: 2400,
+          earlyRenewalHours: 800,
+          rotation: 2,
+        },
+        ca: { ...c.pki.ca, rotation: 1 },
+      };
     });
-    expect(run.mocks.byName("registry-server-key").inputs).toEqual({ algorithm: "RSA", rsaBits: 3072 });
-    expect(run.mocks.byName("registry-server-cert").inputs.allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth"]);
-    const trig = Object.fromEntries(run.options.filter((o) => o.type.startsWith("tls:")).map((o) => [o.name, o.replacementTrigger]));
+    expect(run.mocks.byName("registry-server-key").inputs).toEqual({
+      algorithm: "RSA",
+      rsaBits: 3072,
+    });
+    expect(run.mocks.byName("registry-server-cert").inputs.allowedUses).toEqual([
+      "digital_signature",
+      "key_encipherment",
+      "server_auth",
+    ]);
+    const trig = Object.fromEntries(
+      run.options
+        .filter((o) => o.type.startsWith("tls:"))
+        .map((o) => [o.name, o.replacementTrigger]),
+    );
     expect(trig).toEqual({
       "registry-ca-key": 1,
       "registry-ca-cert": 1,
@@ -134,10 +170,24 @@ describe("RegistryPki options", () => {
 
   it("extra SANs and unprotected CA when configured", async () => {
     const run = await dev((c) => {
-      c.pki = { ...c.pki, ca: { ...c.pki.ca, protect: false }, server: { ...c.pki.server, extraDnsNames: ["registry.casd.local"], extraIpAddresses: ["10.50.6.63"] } };
+      c.pki = {
+        ...c.pki,
+        ca: { ...c.pki.ca, protect: false },
+        server: {
+          ...c.pki.server,
+          extraDnsNames: ["registry.casd.local"],
+          extraIpAddresses: ["10.50.6.63"],
+        },
+      };
     });
-    expect(run.mocks.byName("registry-server-csr").inputs.dnsNames).toEqual(["reg.casd.local", "registry.casd.local"]);
-    expect(run.mocks.byName("registry-server-csr").inputs.ipAddresses).toEqual(["10.50.6.62", "10.50.6.63"]);
+    expect(run.mocks.byName("registry-server-csr").inputs.dnsNames).toEqual([
+      "reg.casd.local",
+      "registry.casd.local",
+    ]);
+    expect(run.mocks.byName("registry-server-csr").inputs.ipAddresses).toEqual([
+      "10.50.6.62",
+      "10.50.6.63",
+    ]);
     expect(run.options.filter((o) => o.protect)).toEqual([]);
   });
 });
@@ -145,7 +195,10 @@ describe("RegistryPki options", () => {
 describe("RegistryPki with the site's own CA", () => {
   it("signs with the provided CA, creates no CA resources, and exposes the site's chain", async () => {
     // A site root and an intermediate that signs.
-    const rootKey = await materializeTls(T.key as never, { algorithm: "ECDSA", ecdsaCurve: "P384" });
+    const rootKey = await materializeTls(T.key as never, {
+      algorithm: "ECDSA",
+      ecdsaCurve: "P384",
+    });
     const root = await materializeTls(T.self as never, {
       privateKeyPem: rootKey.privateKeyPem,
       subject: { commonName: "Site Root" },
@@ -154,8 +207,14 @@ describe("RegistryPki with the site's own CA", () => {
       setSubjectKeyId: true,
       validityPeriodHours: 87600,
     });
-    const interKey = await materializeTls(T.key as never, { algorithm: "ECDSA", ecdsaCurve: "P384" });
-    const interCsr = await materializeTls(T.csr as never, { privateKeyPem: interKey.privateKeyPem, subject: { commonName: "Site Issuing CA" } });
+    const interKey = await materializeTls(T.key as never, {
+      algorithm: "ECDSA",
+      ecdsaCurve: "P384",
+    });
+    const interCsr = await materializeTls(T.csr as never, {
+      privateKeyPem: interKey.privateKeyPem,
+      subject: { commonName: "Site Issuing CA" },
+    });
     const inter = await materializeTls(T.signed as never, {
       certRequestPem: interCsr.certRequestPem,
       caCertPem: root.certPem,
@@ -171,17 +230,22 @@ describe("RegistryPki with the site's own CA", () => {
     config.pkiCaCertPem = `${inter.certPem}${root.certPem}`;
     const run = await runProgram(config, { secrets: { ...secrets, pkiCaKeyPem: interKeyPem } });
 
-    expect(run.mocks.resources.filter((r) => r.type.startsWith("tls:")).map((r) => r.name).sort()).toEqual([
-      "registry-server-cert",
-      "registry-server-csr",
-      "registry-server-key",
-    ]);
+    expect(
+      run.mocks.resources
+        .filter((r) => r.type.startsWith("tls:"))
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["registry-server-cert", "registry-server-csr", "registry-server-key"]);
     const signed = run.mocks.byName("registry-server-cert");
     expect(signed.inputs.caCertPem).toBe(inter.certPem);
     expect(signed.inputs.caPrivateKeyPem).toBe(interKeyPem);
-    expect(JSON.stringify(signed.rawInputs.caPrivateKeyPem)).toContain("4dabf18193072939515e22adb298388d");
+    expect(JSON.stringify(signed.rawInputs.caPrivateKeyPem)).toContain(
+      "4dabf18193072939515e22adb298388d",
+    );
     expect(run.exports.caCertPem).toBe(root.certPem);
-    expect(run.exports.fullChainPem).toBe(`${(signed.outputs.certPem as string).trim()}\n${(inter.certPem as string).trim()}\n${(root.certPem as string).trim()}\n`);
+    expect(run.exports.fullChainPem).toBe(
+      `${(signed.outputs.certPem as string).trim()}\n${(inter.certPem as string).trim()}\n${(root.certPem as string).trim()}\n`,
+    );
     expect(run.options.filter((o) => o.protect)).toEqual([]);
     const leaf = new X509Certificate(signed.outputs.certPem as string);
     expect(leaf.verify(new X509Certificate(inter.certPem as string).publicKey)).toBe(true);

@@ -13,7 +13,12 @@ import { devStack, TEST_HOST_KEY } from "../support/stack";
 jest.setTimeout(120_000);
 
 const CLIENTS = [
-  { name: "build-1", address: "10.50.6.71", hostKey: TEST_HOST_KEY, runtimes: ["docker", "containerd", "os"] },
+  {
+    name: "build-1",
+    address: "10.50.6.71",
+    hostKey: TEST_HOST_KEY,
+    runtimes: ["docker", "containerd", "os"],
+  },
   { name: "k8s-1", address: "10.50.6.72", hostKey: TEST_HOST_KEY, runtimes: ["containerd"] },
 ];
 
@@ -43,7 +48,9 @@ const IMAGE_ID = `sha256:${"ab".repeat(32)}`;
 function stepOutputs(): RecordingMocks {
   return new RecordingMocks((args, inputs) => {
     if (args.type !== "command:remote:Command") return undefined;
-    const stdout = args.name.endsWith("-load") ? `casd: load: image ${IMAGE_ID}\ncasd: load: changed` : `casd: ${args.name}: unchanged`;
+    const stdout = args.name.endsWith("-load")
+      ? `casd: load: image ${IMAGE_ID}\ncasd: load: changed`
+      : `casd: ${args.name}: unchanged`;
     return { ...inputs, stdout, stderr: "" };
   });
 }
@@ -55,7 +62,8 @@ const position = (run: ProgramRun, name: string) => {
   return i;
 };
 
-const count = (run: ProgramRun, type: string) => run.mocks.resources.filter((r: Registered) => r.type === type).length;
+const count = (run: ProgramRun, type: string) =>
+  run.mocks.resources.filter((r: Registered) => r.type === type).length;
 
 describe("the composition root", () => {
   it("compose (the dev stack): PKI, registry host, Harbor from the installer, one trust per node", async () => {
@@ -86,9 +94,16 @@ describe("the composition root", () => {
     const { config, secrets } = devStack();
     const chart = helmChartFixture();
     config.deploy = "helm";
-    config.helm = { chartPath: chart.path, chartSha256: chart.sha256, kubeContext: "casd", mirrorRegistry: "mirror.casd.local:5000" };
+    config.helm = {
+      chartPath: chart.path,
+      chartSha256: chart.sha256,
+      kubeContext: "casd",
+      mirrorRegistry: "mirror.casd.local:5000",
+    };
     config.clients = [CLIENTS[1]];
-    const run = await runProgram(config, { secrets: { ...secrets, harborInternalSeed: "seed-for-program-tests-0123456789abcdef" } });
+    const run = await runProgram(config, {
+      secrets: { ...secrets, harborInternalSeed: "seed-for-program-tests-0123456789abcdef" },
+    });
     expect(components(run)).toEqual({
       "casd:pki:RegistryPki": ["registry"],
       "casd:harbor:HarborHelm": ["harbor"],
@@ -98,7 +113,9 @@ describe("the composition root", () => {
     expect(count(run, "kubernetes:helm.sh/v3:Release")).toBe(1);
     expect(run.exports.endpoint).toBe("https://reg.casd.local");
     expect(position(run, "trust-k8s-1-verify")).toBeGreaterThan(position(run, "harbor-release"));
-    expect(run.mocks.resources[position(run, "harbor-release")].type).toBe("kubernetes:helm.sh/v3:Release");
+    expect(run.mocks.resources[position(run, "harbor-release")].type).toBe(
+      "kubernetes:helm.sh/v3:Release",
+    );
   });
 
   it("helm with the bootstrap mirror: the host runs the mirror, Harbor waits for it, nodes trust both", async () => {
@@ -107,16 +124,33 @@ describe("the composition root", () => {
     const image = archive("registry-2.8.3.tar");
     const images = archive("harbor.v2.15.1.tar.gz");
     config.deploy = "helm";
-    config.pki = { ...(config.pki as object), server: { ...(config.pki as any).server, extraDnsNames: ["mirror.casd.local"] } };
-    config.helm = { chartPath: chart.path, chartSha256: chart.sha256, kubeContext: "casd", mirrorRegistry: "mirror.casd.local:5443" };
+    config.pki = {
+      ...(config.pki as object),
+      server: { ...(config.pki as any).server, extraDnsNames: ["mirror.casd.local"] },
+    };
+    config.helm = {
+      chartPath: chart.path,
+      chartSha256: chart.sha256,
+      kubeContext: "casd",
+      mirrorRegistry: "mirror.casd.local:5443",
+    };
     config.distribution = {
       imageArchivePath: image.path,
       imageArchiveSha256: image.sha256,
-      mirror: { enabled: true, hostname: "mirror.casd.local", harborImagesArchivePath: images.path, harborImagesArchiveSha256: images.sha256 },
+      mirror: {
+        enabled: true,
+        hostname: "mirror.casd.local",
+        harborImagesArchivePath: images.path,
+        harborImagesArchiveSha256: images.sha256,
+      },
     };
     config.clients = [CLIENTS[1]];
     const run = await runProgram(config, {
-      secrets: { ...secrets, harborInternalSeed: "seed-for-program-tests-0123456789abcdef", distributionPassword: "Distr1butionPassw0rd" },
+      secrets: {
+        ...secrets,
+        harborInternalSeed: "seed-for-program-tests-0123456789abcdef",
+        distributionPassword: "Distr1butionPassw0rd",
+      },
       mocks: stepOutputs(),
     });
     expect(components(run)).toEqual({
@@ -126,10 +160,16 @@ describe("the composition root", () => {
       "casd:harbor:HarborHelm": ["harbor"],
       "casd:trust:ClientTrust": ["trust-k8s-1", "trust-mirror-k8s-1"],
     });
-    const harborOpts = run.options.find((o) => o.name === "harbor" && o.type === "casd:harbor:HarborHelm")!;
-    expect((harborOpts.dependsOn as { __name?: string }[]).map((d) => d.__name)).toEqual(["mirror"]);
+    const harborOpts = run.options.find(
+      (o) => o.name === "harbor" && o.type === "casd:harbor:HarborHelm",
+    )!;
+    expect((harborOpts.dependsOn as { __name?: string }[]).map((d) => d.__name)).toEqual([
+      "mirror",
+    ]);
     const mirrorTrust = run.options.find((o) => o.name === "trust-mirror-k8s-1")!;
-    expect((mirrorTrust.dependsOn as { __name?: string }[]).map((d) => d.__name)).toEqual(["trust-k8s-1"]);
+    expect((mirrorTrust.dependsOn as { __name?: string }[]).map((d) => d.__name)).toEqual([
+      "trust-k8s-1",
+    ]);
     expect(run.exports.trustedNodes).toEqual(["k8s-1: reg.casd.local, mirror.casd.local:5443"]);
     expect(run.exports.mirrorEndpoint).toBe("mirror.casd.local:5443");
   });
@@ -140,7 +180,10 @@ describe("the composition root", () => {
     config.deploy = "distribution";
     config.distribution = { imageArchivePath: image.path, imageArchiveSha256: image.sha256 };
     config.clients = [CLIENTS[0]];
-    const run = await runProgram(config, { secrets: { ...secrets, distributionPassword: "Distr1butionPassw0rd" }, mocks: stepOutputs() });
+    const run = await runProgram(config, {
+      secrets: { ...secrets, distributionPassword: "Distr1butionPassw0rd" },
+      mocks: stepOutputs(),
+    });
     expect(components(run)).toEqual({
       "casd:pki:RegistryPki": ["registry"],
       "casd:host:RegistryHost": ["registry-host"],
@@ -159,9 +202,13 @@ describe("the composition root", () => {
     const pulumi = await import("@pulumi/pulumi");
     const mocks = new RecordingMocks();
     const all: Record<string, string> = {};
-    for (const [k, v] of Object.entries(config)) all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    for (const [k, v] of Object.entries(config))
+      all[`casd-registry:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
     for (const [k, v] of Object.entries(secrets)) all[`casd-registry:${k}`] = v;
-    pulumi.runtime.setAllConfig(all, Object.keys(secrets).map((k) => `casd-registry:${k}`));
+    pulumi.runtime.setAllConfig(
+      all,
+      Object.keys(secrets).map((k) => `casd-registry:${k}`),
+    );
     await pulumi.runtime.setMocks(mocks, "casd-registry", "bad", false);
     await expect(import("../../infra")).rejects.toThrow(
       'casd-registry:deploy = "kubernetes": is not one of compose, helm, distribution. Fix: set deploy to one of compose, helm, distribution.',

@@ -369,16 +369,14 @@ export class HarborCompose extends pulumi.ComponentResource {
       {
         connection,
         create: run(
-          pulumi
-            .all([args.hostname, args.caCertPem])
-            .apply(([hostname, ca]) =>
-              renderHealthScript({
-                hostname,
-                httpsPort: h.httpsPort,
-                caCertPem: ca,
-                timeoutSeconds: h.healthTimeoutSeconds,
-              }),
-            ),
+          pulumi.all([args.hostname, args.caCertPem]).apply(([hostname, ca]) =>
+            renderHealthScript({
+              hostname,
+              httpsPort: h.httpsPort,
+              caCertPem: ca,
+              timeoutSeconds: h.healthTimeoutSeconds,
+            }),
+          ),
         ),
         triggers: [...applyTriggers, pulumi.output(args.caCertPem).apply((ca) => sha256Hex(ca))],
       },
@@ -390,16 +388,14 @@ export class HarborCompose extends pulumi.ComponentResource {
       {
         connection,
         create: run(
-          pulumi
-            .all([args.hostname, args.caCertPem])
-            .apply(([hostname, ca]) =>
-              renderAdminPasswordScript({
-                hostname,
-                httpsPort: h.httpsPort,
-                caCertPem: ca,
-                statePath: paths.adminState,
-              }),
-            ),
+          pulumi.all([args.hostname, args.caCertPem]).apply(([hostname, ca]) =>
+            renderAdminPasswordScript({
+              hostname,
+              httpsPort: h.httpsPort,
+              caCertPem: ca,
+              statePath: paths.adminState,
+            }),
+          ),
         ),
         stdin: pulumi.secret(h.adminPassword!),
         triggers: [
@@ -425,12 +421,26 @@ export class HarborCompose extends pulumi.ComponentResource {
 
 /** What the composition root hands over from the host and PKI rooms. */
 export interface ComposeWiring {
-  host: { certPath: pulumi.Input<string>; keyPath: pulumi.Input<string>; caPath: pulumi.Input<string>; dataDir: pulumi.Input<string>; ready: pulumi.Input<unknown> };
-  pki: { caCertPem: pulumi.Input<string>; caFingerprintSha256: pulumi.Input<string>; serverCertPem: pulumi.Input<string> };
+  host: {
+    certPath: pulumi.Input<string>;
+    keyPath: pulumi.Input<string>;
+    caPath: pulumi.Input<string>;
+    dataDir: pulumi.Input<string>;
+    ready: pulumi.Input<unknown>;
+  };
+  pki: {
+    caCertPem: pulumi.Input<string>;
+    caFingerprintSha256: pulumi.Input<string>;
+    serverCertPem: pulumi.Input<string>;
+  };
 }
 
 /** HarborCompose's args from the stack config and the host and PKI rooms' outputs (the composition root's wiring). */
-export function harborComposeArgs(cfg: StackConfig, host: ComposeWiring["host"], pki: ComposeWiring["pki"]): HarborComposeArgs {
+export function harborComposeArgs(
+  cfg: StackConfig,
+  host: ComposeWiring["host"],
+  pki: ComposeWiring["pki"],
+): HarborComposeArgs {
   const h = cfg.registryHost;
   return {
     connection: sshConnection({
@@ -455,7 +465,9 @@ export function harborComposeArgs(cfg: StackConfig, host: ComposeWiring["host"],
     ready: host.ready,
     caCertPem: pki.caCertPem,
     // A new CA or server certificate re-runs prepare and up.
-    certFingerprint: pulumi.all([pki.caFingerprintSha256, pki.serverCertPem]).apply(([ca, leaf]) => sha256Hex(ca, leaf)),
+    certFingerprint: pulumi
+      .all([pki.caFingerprintSha256, pki.serverCertPem])
+      .apply(([ca, leaf]) => sha256Hex(ca, leaf)),
     s3SecretKey: cfg.harbor.s3SecretKey,
     externalRedisPassword: cfg.harbor.redisPassword,
   };

@@ -521,9 +521,10 @@ export class LiveMocks implements pulumi.runtime.Mocks {
   /**
    * Runs the captured `delete` of every created command, in reverse
    * registration order (as destroy would; failed creates are not in state);
-   * stops at the first failure.
+   * stops at the first failure. `afterEach`, when given, is awaited after
+   * each delete (to look at the hosts between steps).
    */
-  async deleteAll(): Promise<Operation[]> {
+  async deleteAll(afterEach?: (op: Operation) => Promise<void>): Promise<Operation[]> {
     const done: Operation[] = [];
     for (const r of [...this.resources].reverse()) {
       if (
@@ -531,7 +532,9 @@ export class LiveMocks implements pulumi.runtime.Mocks {
         (r.type === "command:remote:Command" || r.type === "command:local:Command") &&
         typeof r.plainInputs.delete === "string"
       ) {
-        done.push((await this.runDelete(r.name))!);
+        const op = (await this.runDelete(r.name))!;
+        done.push(op);
+        if (afterEach) await afterEach(op);
       }
     }
     return done;
@@ -646,10 +649,15 @@ export class LiveMocks implements pulumi.runtime.Mocks {
  * Runs `fn` and collects failed resource registrations. Under mocks the SDK
  * rejects every Output of a resource whose registration failed (and of the
  * resources that consume them); nothing awaits most of them, so jest would
- * report each one as an unhandled rejection and fail the test. While `fn`
- * runs, those rejections are marked handled and their messages returned
- * (deduplicated, in order); any other unhandled rejection stays unhandled.
- * Let `fn` end with `await mocks.settled()` so every failure has happened.
+ * report each one as an unhandled rejection and fail the test (and plain
+ * Node would exit). While `fn` runs, those rejections are marked handled and
+ * their messages returned from "failed to register new resource" on
+ * (deduplicated, in order). That includes the same failure surfacing through
+ * a component's outputs, which `registerOutputs` reports as
+ * `error serializing property "outputs": failed to register new resource ...`
+ * (how a room's `ready` output carries a failed step). Any other unhandled
+ * rejection stays unhandled. Let `fn` end with `await mocks.settled()` so
+ * every failure has happened.
  */
 export async function captureRegistrationFailures<T>(
   fn: () => Promise<T>,
@@ -657,19 +665,41 @@ export async function captureRegistrationFailures<T>(
   const failures: string[] = [];
   const listener = (reason: unknown, promise: Promise<unknown>) => {
     const message = reason instanceof Error ? reason.message : String(reason);
-    if (!message.startsWith("failed to register new resource")) return;
+    const at = message.indexOf("failed to register new resource");
+    if (at < 0) return;
     promise.catch(() => undefined);
-    if (!failures.includes(message)) failures.push(message);
+    const failure = message.slice(at);
+    if (!failures.includes(failure)) failures.push(failure);
   };
   const proc = hostProcess(); // jest listens on the real process, not on the test file's copy
   proc.on("unhandledRejection", listener);
   try {
     const value = await fn();
-    await sleep(50); // rejections are reported after the microtask queue drains
+    await sleep(100); // rejections are reported after the microtask queue drains
     return { value, failures };
   } finally {
     proc.removeListener("unhandledRejection", listener);
   }
+}
+
+/**
+ * A `tls` materializer with "state": a resource with the same type and
+ * inputs gets the same outputs in every run that shares it, as the engine's
+ * state would give a second `pulumi up` (so a re-run sees the same keys and
+ * certificates). Pass one instance to the live mocks of every run.
+ */
+export function statefulTls(materialize: TlsMaterializer = defaultTls): TlsMaterializer {
+  const state = new Map<string, Promise<Record<string, unknown>>>();
+  return (type, inputs) => {
+    const key = `${type} ${JSON.stringify(inputs)}`;
+    let out = state.get(key);
+    if (!out) {
+      out = materialize(type, inputs);
+      state.set(key, out);
+      out.catch(() => state.delete(key)); // a failure is not state: the next run tries again
+    }
+    return out;
+  };
 }
 
 /** `new LiveMocks(opts)`; pass it to `pulumi.runtime.setMocks`. */
