@@ -3,6 +3,8 @@
 const tsJest = ["ts-jest", { diagnostics: false }];
 const common = {
   testEnvironment: "node",
+  // The SDK's protobuf globals outlive a test file by design; keep them (no soft-delete warnings).
+  testEnvironmentOptions: { globalsCleanup: "off" },
   transform: { "^.+\\.ts$": tsJest },
   moduleFileExtensions: ["ts", "js", "json"],
 };
