@@ -398,7 +398,14 @@ export class RegistryHost extends pulumi.ComponentResource {
     );
 
     this.steps = [ready, preflight, dirs, ...(etcHosts ? [etcHosts] : []), tls, trust];
-    this.ready = pulumi.unsecret(pulumi.all(this.steps.map((s) => s.stdout)).apply(() => true));
+    // `ready` flows from the steps that change the host. Not from the preflight:
+    // it re-runs on every `up` (the operator's clock is its stdin), so its
+    // outputs are unknown during preview, and everything built from `ready`
+    // would preview as an update every time. The changing steps already
+    // depend on the preflight, so the order holds.
+    this.ready = pulumi.unsecret(
+      pulumi.all(this.steps.filter((s) => s !== preflight).map((s) => s.stdout)).apply(() => true),
+    );
     this.certPath = pulumi.output(paths.certPath);
     this.keyPath = pulumi.output(paths.keyPath);
     this.caPath = pulumi.output(paths.caPath);

@@ -395,3 +395,27 @@ describe("RegistryHost validation", () => {
     );
   });
 });
+
+describe("RegistryHost during preview", () => {
+  test("`ready` stays known when only the preflight re-runs (its outputs unknown), so the deploy rooms preview no change", async () => {
+    jest.resetModules();
+    const pulumi: typeof pulumiType = await import("@pulumi/pulumi");
+    // Preview: the preflight will update (new clock on stdin), so the engine has no stdout for it yet;
+    // every other step is unchanged and its stdout comes from state.
+    const mocks = new RecordingMocks((a) =>
+      a.type !== "command:remote:Command"
+        ? undefined
+        : a.name.endsWith("-preflight")
+          ? { ...a.inputs }
+          : { ...a.inputs, stdout: `casd: ${a.name}: unchanged`, stderr: "" },
+    );
+    await pulumi.runtime.setMocks(mocks, "casd-registry", "test", true);
+    const { RegistryHost } = await import("../../infra/host");
+    const host = new RegistryHost("host", baseArgs());
+    const known = await new Promise<boolean>((resolve) =>
+      (host.ready as unknown as { isKnown: Promise<boolean> }).isKnown.then(resolve),
+    );
+    expect(known).toBe(true);
+    expect(await valueOf(pulumi, host.ready)).toBe(true);
+  });
+});
