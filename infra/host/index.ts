@@ -398,13 +398,16 @@ export class RegistryHost extends pulumi.ComponentResource {
     );
 
     this.steps = [ready, preflight, dirs, ...(etcHosts ? [etcHosts] : []), tls, trust];
-    // `ready` flows from the steps that change the host. Not from the preflight:
-    // it re-runs on every `up` (the operator's clock is its stdin), so its
-    // outputs are unknown during preview, and everything built from `ready`
-    // would preview as an update every time. The changing steps already
-    // depend on the preflight, so the order holds.
+    // `ready` flows from the steps that change the host, and from the
+    // preflight's id only: the preflight re-runs on every `up` (the operator's
+    // clock is its stdin), so its stdout is unknown during preview and would
+    // make everything built from `ready` preview as an update every time. Its
+    // id stays known across an in-place update, and a failed preflight still
+    // fails `ready`.
     this.ready = pulumi.unsecret(
-      pulumi.all(this.steps.filter((s) => s !== preflight).map((s) => s.stdout)).apply(() => true),
+      pulumi
+        .all([preflight.id, ...this.steps.filter((s) => s !== preflight).map((s) => s.stdout)])
+        .apply(() => true),
     );
     this.certPath = pulumi.output(paths.certPath);
     this.keyPath = pulumi.output(paths.keyPath);

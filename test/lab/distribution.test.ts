@@ -45,11 +45,10 @@ import {
   mustSucceed,
   runSync,
   shq,
+  statefulTls,
   type LiveMocks,
 } from "./harness";
-import { hostProcess } from "./harness/proc";
 import type { DockerLiveMocks } from "./distribution-docker-mocks";
-import { materializeTls } from "../support/x509";
 import { devStack } from "../support/stack";
 import {
   ACCEPT_ALL_MANIFESTS,
@@ -93,44 +92,11 @@ const describeLab = enabled ? describe : describe.skip;
 const sha256File = (f: string): string =>
   createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 
+/** TLS "state" across the runs of this file: the same inputs give the same certificates, as state would. */
+const labTls = statefulTls();
+
 function value<T>(o: pulumiType.Output<T>): Promise<T> {
   return (o as unknown as { promise(): Promise<T> }).promise();
-}
-
-/** Failed registrations (also those surfacing through component outputs), deduplicated. */
-async function captureFailures<T>(fn: () => Promise<T>): Promise<{ value: T; failures: string[] }> {
-  const failures: string[] = [];
-  const listener = (reason: unknown, promise: Promise<unknown>): void => {
-    const message = reason instanceof Error ? reason.message : String(reason);
-    const at = message.indexOf("failed to register new resource");
-    if (at < 0) return;
-    promise.catch(() => undefined);
-    if (!failures.includes(message.slice(at))) failures.push(message.slice(at));
-  };
-  const proc = hostProcess();
-  proc.on("unhandledRejection", listener);
-  try {
-    const v = await fn();
-    await new Promise((r) => setTimeout(r, 100));
-    return { value: v, failures };
-  } finally {
-    proc.removeListener("unhandledRejection", listener);
-  }
-}
-
-/** TLS "state": the same inputs give the same certificates in every run, as state would. */
-const tlsState = new Map<string, Record<string, unknown>>();
-async function statefulTls(
-  type: string,
-  inputs: Record<string, unknown>,
-): Promise<Record<string, unknown>> {
-  const key = `${type} ${JSON.stringify(inputs)}`;
-  let out = tlsState.get(key);
-  if (!out) {
-    out = await materializeTls(type as Parameters<typeof materializeTls>[0], inputs);
-    tlsState.set(key, out);
-  }
-  return out;
 }
 
 interface Run {
@@ -291,40 +257,20 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
         all,
         Object.keys(secrets).map((k) => `casd-registry:${k}`),
       );
-      const live = harness.createLiveMocks({ netns: lab.controlNs, tls: statefulTls });
+      const live = harness.createLiveMocks({ netns: lab.controlNs, tls: labTls });
       const docker = new DockerLiveMocks(live, { netns: lab.controlNs });
       await pulumi.runtime.setMocks(docker, "casd-registry", "lab", false);
       const started = Date.now();
-      const { value: out, failures } = await captureFailures(async () => {
+      const { value: out, failures } = await harness.captureRegistrationFailures(async () => {
         const { loadStackConfig } = await import("../../infra/config");
-        const { RegistryPki } = await import("../../infra/pki");
+        const { RegistryPki, registryPkiArgs } = await import("../../infra/pki");
         const { RegistryHost, registryHostArgs } = await import("../../infra/host");
         const { DistributionRegistry, distributionRegistryArgs, mirrorRegistryArgs } =
           await import("../../infra/distribution");
         const { ClientTrust } = await import("../../infra/trust");
         const cfg = loadStackConfig();
-        const pki = new RegistryPki("registry", {
-          hostname: cfg.hostname,
-          extraDnsNames: cfg.pki.server.extraDnsNames,
-          ipAddresses: [...new Set([cfg.registryHost.address, ...cfg.pki.server.extraIpAddresses])],
-          caKey: cfg.pki.ca,
-          caCommonName: cfg.pki.ca.commonName,
-          caOrganization: cfg.pki.ca.organization,
-          caOrganizationalUnit: cfg.pki.ca.organizationalUnit,
-          caValidityHours: cfg.pki.ca.validityHours,
-          protectCa: cfg.pki.ca.protect,
-          caRotation: cfg.pki.ca.rotation,
-          serverKey: cfg.pki.server,
-          serverOrganization: cfg.pki.server.organization,
-          serverValidityHours: cfg.pki.server.validityHours,
-          serverEarlyRenewalHours: cfg.pki.server.earlyRenewalHours,
-          serverRotation: cfg.pki.server.rotation,
-        });
-        const host = new RegistryHost("registry-host", {
-          ...registryHostArgs(cfg, pki),
-          ports: [cfg.distribution.port, cfg.distribution.mirror.port],
-          registryContainers: ["casd-registry", "casd-mirror"],
-        });
+        const pki = new RegistryPki("registry", registryPkiArgs(cfg));
+        const host = new RegistryHost("registry-host", registryHostArgs(cfg, pki));
         const wiring = {
           hostReady: host.ready,
           caFingerprintSha256: pki.caFingerprintSha256,
@@ -335,8 +281,8 @@ rm -rf /tmp/h1 /tmp/h2 /root/standin-root.tar`,
           distributionRegistryArgs(cfg, wiring),
         );
         const mirror = new DistributionRegistry("mirror", mirrorRegistryArgs(cfg, wiring));
-        // Two ClientTrust on one node run one after the other: their installs race on the
-        // trust room's shared state directory (mkdir: File exists) when run concurrently.
+        // Two ClientTrust on one node run one after the other (as infra/index.ts orders them):
+        // both may edit containerd's config.
         const trusts = cfg.clients.flatMap((client) => {
           const forRegistry = new ClientTrust(`trust-${client.name}-registry`, {
             client,

@@ -105,29 +105,11 @@ async function up(
     const started = Date.now();
     const { value: pem, failures } = await harness.captureRegistrationFailures(async () => {
       const { loadStackConfig } = await import("../../infra/config");
-      const { RegistryPki } = await import("../../infra/pki");
+      const { RegistryPki, registryPkiArgs } = await import("../../infra/pki");
       const { RegistryHost, registryHostArgs } = await import("../../infra/host");
       const cfg = loadStackConfig();
-      // The PKI room exactly as infra/index.ts wires it.
-      const pki = new RegistryPki("registry", {
-        hostname: cfg.hostname,
-        extraDnsNames: cfg.pki.server.extraDnsNames,
-        ipAddresses: [...new Set([cfg.registryHost.address, ...cfg.pki.server.extraIpAddresses])],
-        caKey: cfg.pki.ca,
-        caCommonName: cfg.pki.ca.commonName,
-        caOrganization: cfg.pki.ca.organization,
-        caOrganizationalUnit: cfg.pki.ca.organizationalUnit,
-        caValidityHours: cfg.pki.ca.validityHours,
-        protectCa: cfg.pki.ca.protect,
-        caRotation: cfg.pki.ca.rotation,
-        serverKey: cfg.pki.server,
-        serverOrganization: cfg.pki.server.organization,
-        serverValidityHours: cfg.pki.server.validityHours,
-        serverEarlyRenewalHours: cfg.pki.server.earlyRenewalHours,
-        serverRotation: cfg.pki.server.rotation,
-        providedCaCertPem: cfg.pki.providedCaCertPem,
-        providedCaKeyPem: cfg.pki.providedCaKeyPem,
-      });
+      // The PKI room, wired as infra/index.ts wires it.
+      const pki = new RegistryPki("registry", registryPkiArgs(cfg));
       const host = new RegistryHost(NAME, registryHostArgs(cfg, pki));
       await mocks.settled(300);
       try {

@@ -30,10 +30,16 @@ export const TEST_HOST_KEY = sshKeyPair().publicKey;
  * machine running it), and its real sha256.
  */
 function standInInstaller(): { path: string; sha256: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "casd-bundle-"));
+  // One fixed file, same bytes every time: nothing accumulates across test runs.
+  const dir = path.join(os.tmpdir(), "casd-test-bundle");
+  fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, "harbor-offline-installer-v2.15.1.tgz");
   const bytes = Buffer.from("stand-in for the Harbor offline installer archive\n");
-  fs.writeFileSync(file, bytes);
+  if (!fs.existsSync(file) || !fs.readFileSync(file).equals(bytes)) {
+    const tmp = `${file}.${process.pid}`;
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, file);
+  }
   return { path: file, sha256: createHash("sha256").update(bytes).digest("hex") };
 }
 export const TEST_INSTALLER = standInInstaller();
