@@ -21,7 +21,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { sshConnection, type SshTarget } from "../remote/connection";
+import { registryHostConnectionArgs, sshConnection, type SshTarget } from "../remote/connection";
 import { remoteInvocation, sha256Hex } from "../remote/script";
 import { isDnsName, isIp } from "../config-checks";
 import type { StackConfig } from "../config";
@@ -458,15 +458,7 @@ export function registryHostArgs(cfg: StackConfig, pki: HostPkiOutputs): Registr
     ...(mirror.enabled ? ["casd-mirror"] : []),
   ];
   return {
-    address: h.address,
-    port: h.port,
-    user: h.user,
-    hostKey: h.hostKey,
-    privateKey: cfg.sshPrivateKey,
-    bastion: h.bastion,
-    bastionPrivateKey: cfg.bastionPrivateKey,
-    dialErrorLimit: h.dialErrorLimit,
-    perDialTimeout: h.perDialTimeout,
+    ...registryHostConnectionArgs(cfg),
     sudo: h.sudo,
     hostname: cfg.hostname,
     dataDir: h.dataDir,

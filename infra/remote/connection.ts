@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
+import type { StackConfig } from "../config";
 
 export interface SshTarget {
   /** Address of the host. */
@@ -64,4 +65,20 @@ export function sshConnection(args: ConnectionArgs): Connection {
     };
   }
   return conn;
+}
+
+/** The registry host's connection fields from the stack config (its key and the bastion's). */
+export function registryHostConnectionArgs(cfg: StackConfig): ConnectionArgs {
+  const h = cfg.registryHost;
+  return {
+    address: h.address,
+    port: h.port,
+    user: h.user,
+    hostKey: h.hostKey,
+    privateKey: cfg.sshPrivateKey,
+    bastion: h.bastion,
+    bastionPrivateKey: cfg.bastionPrivateKey,
+    dialErrorLimit: h.dialErrorLimit,
+    perDialTimeout: h.perDialTimeout,
+  };
 }

@@ -10,7 +10,11 @@ import * as fs from "node:fs";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HarborConfig, StackConfig } from "../../config";
-import { sshConnection, type Connection } from "../../remote/connection";
+import {
+  registryHostConnectionArgs,
+  sshConnection,
+  type Connection,
+} from "../../remote/connection";
 import { remoteInvocation, sha256Hex } from "../../remote/script";
 import {
   harborConfigSchemaVersion,
@@ -443,17 +447,7 @@ export function harborComposeArgs(
 ): HarborComposeArgs {
   const h = cfg.registryHost;
   return {
-    connection: sshConnection({
-      address: h.address,
-      port: h.port,
-      user: h.user,
-      hostKey: h.hostKey,
-      privateKey: cfg.sshPrivateKey,
-      bastion: h.bastion,
-      bastionPrivateKey: cfg.bastionPrivateKey,
-      dialErrorLimit: h.dialErrorLimit,
-      perDialTimeout: h.perDialTimeout,
-    }),
+    connection: sshConnection(registryHostConnectionArgs(cfg)),
     sudo: h.sudo,
     hostname: cfg.hostname,
     harbor: cfg.harbor,
